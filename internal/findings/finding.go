@@ -188,7 +188,9 @@ func (f *Finding) fingerprint(withNode bool) string {
 		ruleID = f.Rule.ID
 	}
 	parts := []string{f.Cluster, ruleID, f.Subject.Namespace, f.Subject.Kind, f.Subject.Name, f.Container, f.EvidenceKey}
-	if withNode {
+	// Only a cross-node finding adds the node, so its subject fingerprint equals the
+	// fingerprint the subject's own node gives the same finding.
+	if withNode && f.ObservingNode != "" {
 		parts = append(parts, f.ObservingNode)
 	}
 	for _, p := range parts {

@@ -46,9 +46,20 @@ type Container struct {
 
 // Controller is the top-level owner of a pod (Deployment via its ReplicaSet, ...).
 type Controller struct {
-	Kind string // findings.KindDeployment, ... ; empty when the pod has none
+	Kind string // KindDeployment, ... (equal to findings.Kind*); empty when the pod has none
 	Name string
 }
+
+// Controller kinds: the Kubernetes kind names, equal to the findings.Kind* constants.
+// An owner of any other kind (an operator's custom resource) keeps its own kind name.
+const (
+	KindDeployment  = "Deployment"
+	KindReplicaSet  = "ReplicaSet"
+	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
+	KindJob         = "Job"
+	KindCronJob     = "CronJob"
+)
 
 // Pod is the stripped-down pod the inventory keeps.
 type Pod struct {
@@ -63,7 +74,10 @@ type Pod struct {
 
 	// Meshed is true when a sidecar proxy is present (not merely injection enabled).
 	Meshed bool
-	// ProxyUID / ProxyGID the pod's proxy runs as, and where that was learnt.
+	// ProxyUID / ProxyGID are the proxy's identity as the capture rules know it: the UID and
+	// GID whose traffic Istio's iptables exempt (--uid-owner / --gid-owner), and where that
+	// was learnt. Usually what istio-proxy runs as; in TPROXY mode istio-proxy runs as UID 0
+	// while the rules still exempt UID 1337, so ProxyUID is 1337 there (see FromPod).
 	ProxyUID       int64
 	ProxyUIDSource IdentitySource
 	ProxyGID       int64

@@ -1,0 +1,140 @@
+package insightsprocessor // import "github.com/meshinsights/otelcol-insights/processor/insightsprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Config is the insights processor's configuration. The key names are a public contract.
+type Config struct {
+	// ClusterName becomes k8s.cluster.name on every finding and is part of its fingerprint.
+	ClusterName string `mapstructure:"cluster_name"`
+
+	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
+	Mesh       MeshConfig       `mapstructure:"mesh"`
+	Findings   FindingsConfig   `mapstructure:"findings"`
+	Inventory  InventoryConfig  `mapstructure:"inventory"`
+	Rules      RulesConfig      `mapstructure:"rules"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// KubernetesConfig configures the live pod/namespace source (a client-go informer).
+type KubernetesConfig struct {
+	// Enabled turns on the informer. Off by default: pod objects then arrive as log
+	// records in the k8sobjects receiver's format.
+	Enabled bool `mapstructure:"enabled"`
+	// AuthType is serviceAccount or kubeConfig, as in k8s_attributes.
+	AuthType string `mapstructure:"auth_type"`
+	// NodeName limits spec rules to this node's pods (usually ${env:K8S_NODE_NAME}).
+	NodeName string `mapstructure:"node_name"`
+}
+
+// MeshConfig holds mesh facts used when a pod does not reveal them itself.
+type MeshConfig struct {
+	// ProxyUID and ProxyGID are the fallback when neither the proxy container's
+	// securityContext nor istio-init's -u/-g arguments say what the proxy runs as.
+	ProxyUID int64 `mapstructure:"proxy_uid"`
+	ProxyGID int64 `mapstructure:"proxy_gid"`
+}
+
+// FindingsConfig controls how findings leave the processor.
+type FindingsConfig struct {
+	// FlushInterval is how often the background loop sends new findings.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// ReemitInterval is how often a still-active finding is sent again as "ongoing".
+	ReemitInterval time.Duration `mapstructure:"reemit_interval"`
+	// MaxPending bounds the findings waiting for delivery, per logs pipeline.
+	MaxPending int `mapstructure:"max_pending"`
+	// MaxActive bounds the distinct findings (fingerprints) tracked at once.
+	MaxActive int `mapstructure:"max_active"`
+	// MaxRetryBackoff caps the backoff after a retryable delivery error.
+	MaxRetryBackoff time.Duration `mapstructure:"max_retry_backoff"`
+}
+
+// InventoryConfig bounds the Kubernetes inventory.
+type InventoryConfig struct {
+	// MaxPods bounds the pods kept; pods beyond it are refused and counted.
+	MaxPods int `mapstructure:"max_pods"`
+}
+
+// RuleToggle is the configuration every rule has.
+type RuleToggle struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// RulesConfig has one entry per rule, keyed by rule ID.
+type RulesConfig struct {
+	AppUID1337 RuleToggle `mapstructure:"app_uid_1337"`
+}
+
+const (
+	authTypeServiceAccount = "serviceAccount"
+	authTypeKubeConfig     = "kubeConfig"
+	maxLinuxID             = 1<<32 - 2 // (uid_t)-1 is reserved
+)
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration; errors name the offending key.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Kubernetes.Enabled {
+		errs = append(errs, errors.New("kubernetes.enabled: the Kubernetes informer is not available in this version yet; "+
+			"leave it false and feed pod objects as log records in the k8sobjects receiver format"))
+	}
+	switch cfg.Kubernetes.AuthType {
+	case authTypeServiceAccount, authTypeKubeConfig:
+	default:
+		errs = append(errs, fmt.Errorf("kubernetes.auth_type: %q is not one of %q, %q",
+			cfg.Kubernetes.AuthType, authTypeServiceAccount, authTypeKubeConfig))
+	}
+	if cfg.Mesh.ProxyUID < 0 || cfg.Mesh.ProxyUID > maxLinuxID {
+		errs = append(errs, fmt.Errorf("mesh.proxy_uid: %d is not a valid Linux UID", cfg.Mesh.ProxyUID))
+	}
+	if cfg.Mesh.ProxyGID < 0 || cfg.Mesh.ProxyGID > maxLinuxID {
+		errs = append(errs, fmt.Errorf("mesh.proxy_gid: %d is not a valid Linux GID", cfg.Mesh.ProxyGID))
+	}
+	if cfg.Findings.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("findings.flush_interval: must be positive, got %s", cfg.Findings.FlushInterval))
+	}
+	if cfg.Findings.ReemitInterval < 0 {
+		errs = append(errs, fmt.Errorf("findings.reemit_interval: must not be negative (0 disables re-emission), got %s", cfg.Findings.ReemitInterval))
+	}
+	if cfg.Findings.MaxPending <= 0 {
+		errs = append(errs, fmt.Errorf("findings.max_pending: must be positive, got %d", cfg.Findings.MaxPending))
+	}
+	if cfg.Findings.MaxActive <= 0 {
+		errs = append(errs, fmt.Errorf("findings.max_active: must be positive, got %d", cfg.Findings.MaxActive))
+	}
+	if cfg.Findings.MaxRetryBackoff < cfg.Findings.FlushInterval {
+		errs = append(errs, fmt.Errorf("findings.max_retry_backoff: must be at least findings.flush_interval (%s), got %s",
+			cfg.Findings.FlushInterval, cfg.Findings.MaxRetryBackoff))
+	}
+	if cfg.Inventory.MaxPods <= 0 {
+		errs = append(errs, fmt.Errorf("inventory.max_pods: must be positive, got %d", cfg.Inventory.MaxPods))
+	}
+	return errors.Join(errs...)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Kubernetes: KubernetesConfig{AuthType: authTypeServiceAccount},
+		Mesh:       MeshConfig{ProxyUID: 1337, ProxyGID: 1337},
+		Findings: FindingsConfig{
+			FlushInterval:   time.Second,
+			ReemitInterval:  time.Hour,
+			MaxPending:      10000,
+			MaxActive:       10000,
+			MaxRetryBackoff: 30 * time.Second,
+		},
+		Inventory: InventoryConfig{MaxPods: 200000},
+		Rules: RulesConfig{
+			AppUID1337: RuleToggle{Enabled: true},
+		},
+	}
+}
