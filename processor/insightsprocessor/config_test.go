@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
 
 	"github.com/meshinsights/otelcol-insights/processor/insightsprocessor/internal/metadata"
 )
@@ -59,7 +59,7 @@ func TestLoadConfig(t *testing.T) {
 			sub, err := cm.Sub(tt.id.String())
 			require.NoError(t, err)
 			require.NoError(t, sub.Unmarshal(cfg))
-			err = xconfmap.Validate(cfg)
+			err = confmap.Validate(cfg)
 			if tt.errMsg != "" {
 				require.ErrorContains(t, err, tt.errMsg)
 				return
@@ -78,5 +78,5 @@ func TestDefaultConfigMatchesDesignDefaults(t *testing.T) {
 	assert.Equal(t, time.Second, cfg.Findings.FlushInterval, "new findings within a second")
 	assert.Equal(t, 10000, cfg.Findings.MaxPending)
 	assert.True(t, cfg.Rules.AppUID1337.Enabled)
-	require.NoError(t, xconfmap.Validate(cfg))
+	require.NoError(t, confmap.Validate(cfg))
 }

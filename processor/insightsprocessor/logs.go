@@ -40,7 +40,8 @@ func inspectLogRecord(ctx context.Context, eng *engine.Engine, lr plog.LogRecord
 		return
 	}
 	ev, ok, err := inventory.DecodeObject(raw)
-	if err != nil {
+	if err != nil || (!ok && saysPod(lr)) {
+		// A record the k8sobjects receiver marked as a pod must decode as one.
 		eng.Undecodable(ctx, signalLogs, "malformed_k8s_object")
 		return
 	}
@@ -48,6 +49,11 @@ func inspectLogRecord(ctx context.Context, eng *engine.Engine, lr plog.LogRecord
 		return
 	}
 	eng.ApplyObject(ctx, ev)
+}
+
+func saysPod(lr plog.LogRecord) bool {
+	v, ok := lr.Attributes().Get(k8sResourceNameAttr)
+	return ok && v.Str() == "pods"
 }
 
 // objectCandidate returns the body as plain Go values when the record may carry a
