@@ -244,21 +244,21 @@ func TestFromPodProxyContainers(t *testing.T) {
 
 func TestIsProxyImage(t *testing.T) {
 	for image, want := range map[string]bool{
-		"docker.io/istio/proxyv2:1.28.0":                          true,
-		"gcr.io/istio-release/proxyv2:1.24.0-distroless":          true,
-		"registry.istio.io/testing/proxyv2:latest":                true,
-		"localhost:5000/proxyv2":                                  true,
-		"localhost:5000/istio/proxyv2@sha256:0123456789abcdef":    true,
-		"proxyv2":                                                 true,
-		"docker.io/istio/proxy:0.8.0":                             true,
-		"registry.redhat.io/openshift-service-mesh/proxyv2-rhel8": true,
+		"docker.io/istio/proxyv2:1.28.0":                       true,
+		"gcr.io/istio-release/proxyv2:1.24.0-distroless":       true,
+		"registry.istio.io/testing/proxyv2:latest":             true,
+		"localhost:5000/proxyv2":                               true,
+		"localhost:5000/istio/proxyv2@sha256:0123456789abcdef": true,
+		"proxyv2":                     true,
+		"docker.io/istio/proxy:0.8.0": true,
+		"registry.redhat.io/openshift-service-mesh/proxyv2-rhel8":                       true,
 		"registry.redhat.io/openshift-service-mesh/istio-proxyv2-rhel9@sha256:1306526a": true,
-		"docker.io/istio/proxyv2-evil:1.28.0":                                            false,
-		"docker.io/attacker/istio-proxy:1.28.0":                                          false,
-		"docker.io/library/busybox:1.36":                                                 false,
-		"proxyv2.example.com/app:1":                                                      false,
-		"docker.io/proxyv2/app:1":                                                        false,
-		"":                                                                               false,
+		"docker.io/istio/proxyv2-evil:1.28.0":                                           false,
+		"docker.io/attacker/istio-proxy:1.28.0":                                         false,
+		"docker.io/library/busybox:1.36":                                                false,
+		"proxyv2.example.com/app:1":                                                     false,
+		"docker.io/proxyv2/app:1":                                                       false,
+		"":                                                                              false,
 	} {
 		assert.Equal(t, want, inventory.IsProxyImage(image), image)
 	}
