@@ -12,6 +12,9 @@ import (
 // EventName is the EventName of every finding record.
 const EventName = "insights.finding"
 
+// resolvedPrefix starts the body of a resolved record.
+const resolvedPrefix = "Resolved, no longer observed: "
+
 // Attribute keys of a finding record (DESIGN.md, "A finding, as a log record").
 const (
 	attrRule               = "insight.rule"
@@ -201,7 +204,12 @@ func encodeRecord(f *Finding, now time.Time, lr plog.LogRecord) {
 	lr.SetSeverityText(rule.Severity.Text())
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(lastSeen))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(now))
-	lr.Body().SetStr(f.Summary)
+	if state == StateResolved {
+		// The same sentence would read as a live alarm; say it is over.
+		lr.Body().SetStr(resolvedPrefix + f.Summary)
+	} else {
+		lr.Body().SetStr(f.Summary)
+	}
 
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(fixedRecordAttrs + len(f.Evidence))

@@ -78,7 +78,7 @@ func resolvedFinding() Finding {
 		PodName:     "ledger-0",
 		PodUID:      "d2a9c1f0-3e4b-4a6d-b8c7-1e5f0a9b2c33",
 		Container:   "ledger",
-		Summary:     "Container ledger of statefulset/ledger no longer runs as UID 1337.",
+		Summary:     "Container ledger of statefulset/ledger runs as UID 1337, the proxy UID.",
 		Evidence:    []EvidenceValue{IntEvidence("run_as_user", 1337)},
 		Pods:        []string{"ledger-0"},
 		State:       StateResolved,

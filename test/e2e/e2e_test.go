@@ -146,9 +146,9 @@ func TestUID1337PodYieldsFindingThroughEveryLogsPipeline(t *testing.T) {
 	// The processor's own telemetry counted what it saw.
 	metrics, err := c.SelfMetrics(ctx)
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_items_inspected_total`, `signal="logs"`), float64(inputRecords))
-	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_inputs_undecodable_total`, `signal="logs"`), 2.0)
-	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_findings_emitted_total`, `rule="app_uid_1337"`), 2.0)
+	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_items_inspected`, `signal="logs"`), float64(inputRecords))
+	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_inputs_undecodable`, `signal="logs"`), 2.0)
+	assert.GreaterOrEqual(t, metricValue(t, metrics, `otelcol_processor_insights_findings_emitted`, `rule="app_uid_1337"`), 2.0)
 
 	require.NoError(t, c.Stop())
 }
