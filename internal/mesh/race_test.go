@@ -1,0 +1,6 @@
+//go:build race
+
+package mesh
+
+// raceEnabled: the race detector changes allocation counts, so allocation tests skip.
+const raceEnabled = true
