@@ -8,28 +8,49 @@ import (
 	"github.com/meshinsights/otelcol-insights/internal/rules"
 )
 
-// storePods names the pod store in processor_insights_inventory_refused{store}.
-const storePods = "pods"
+// Store names in processor_insights_inventory_refused{store}.
+const (
+	storePods       = "pods"
+	storeNamespaces = "namespaces"
+)
 
-// ApplyObject takes a pod event into the inventory and re-evaluates the pod rules for
-// that pod: its findings are replaced by what the pod supports now, or withdrawn when it
-// is gone.
+// ApplyObject takes a pod, controller template or namespace event into the inventory and
+// re-evaluates the pod rules where it matters: for a pod or template, its findings are
+// replaced by what it supports now, or withdrawn when it is gone; for a namespace whose
+// injection or ambient labels changed (or that is new or gone), every stored pod and
+// template of that namespace is evaluated again.
 func (e *Engine) ApplyObject(ctx context.Context, ev inventory.ObjectEvent) {
 	e.mu.Lock()
+	now := e.set.Now()
+	var previous *inventory.NamespaceInfo
+	if ev.Namespace != nil {
+		previous = e.store.Namespace(ev.Namespace.Name)
+	}
 	res, err := e.store.Apply(ev, e.cfg.ProxyFallback)
 	var dropped int
 	switch {
 	case err != nil:
+	case ev.Namespace != nil:
+		if res.Outcome == inventory.ApplyAdded || res.Outcome == inventory.ApplyUpdated || res.Outcome == inventory.ApplyDeleted {
+			current := e.store.Namespace(res.Key)
+			if !current.SameMesh(previous) {
+				for _, pod := range e.store.PodsInNamespace(res.Key) {
+					dropped += e.tracker.Report(podSource(pod), e.checkPod(pod), now)
+				}
+			}
+		}
 	case res.Outcome == inventory.ApplyAdded || res.Outcome == inventory.ApplyUpdated:
-		dropped = e.tracker.Report(podSource(res.Key), e.checkPod(res.Pod), e.set.Now())
+		dropped = e.tracker.Report(podSource(res.Pod), e.checkPod(res.Pod), now)
 	case res.Outcome == inventory.ApplyDeleted:
-		e.tracker.Report(podSource(res.Key), nil, e.set.Now())
+		e.tracker.Report(podSource(res.Pod), nil, now)
 	}
 	e.mu.Unlock()
 
 	switch {
 	case err != nil:
 		e.set.Telemetry.Undecodable(ctx, "logs", "malformed_k8s_object")
+	case res.Outcome == inventory.ApplyRejected && ev.Namespace != nil:
+		e.set.Telemetry.Refused(ctx, storeNamespaces, 1)
 	case res.Outcome == inventory.ApplyRejected:
 		e.set.Telemetry.Refused(ctx, storePods, 1)
 	}
@@ -38,8 +59,9 @@ func (e *Engine) ApplyObject(ctx context.Context, ev inventory.ObjectEvent) {
 	}
 }
 
+// checkPod runs every pod rule on a pod or template, with its namespace as the store knows it.
 func (e *Engine) checkPod(pod *inventory.Pod) []findings.Finding {
-	pctx := rules.PodContext{Cluster: e.cfg.Cluster}
+	pctx := rules.PodContext{Cluster: e.cfg.Cluster, Namespace: e.store.Namespace(pod.Namespace)}
 	var out []findings.Finding
 	for _, r := range e.cfg.PodRules {
 		out = append(out, r.CheckPod(pod, pctx)...)
@@ -47,4 +69,12 @@ func (e *Engine) checkPod(pod *inventory.Pod) []findings.Finding {
 	return out
 }
 
-func podSource(key string) string { return "pod/" + key }
+// podSource is the tracker source of a pod ("pod/<ns>/<name>") or of a controller's
+// template ("template/<kind>/<ns>/<name>"): a template and the controller's pods support
+// the same findings as distinct sources, so a finding resolves only when neither shows it.
+func podSource(p *inventory.Pod) string {
+	if p.Template != nil {
+		return p.Key()
+	}
+	return "pod/" + p.Key()
+}

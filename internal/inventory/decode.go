@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // EventType is the kind of change a record reports: a watch event type, or "" for a
@@ -20,10 +24,27 @@ const (
 	EventDeleted  EventType = "DELETED"
 )
 
-// ObjectEvent is one Kubernetes object decoded from a record body.
+// ObjectEvent is one Kubernetes object decoded from a record body: a pod, a namespace, or
+// a controller's pod template. Exactly one of Pod and Namespace is set.
 type ObjectEvent struct {
 	Type EventType
-	Pod  *corev1.Pod
+	// Pod is a v1 Pod, or, when Template is set, the pod template of a controller object
+	// lifted into a pod named like the object (its labels, annotations and spec are the
+	// template's).
+	Pod *corev1.Pod
+	// Template is set when Pod was lifted from a controller's pod template.
+	Template *TemplateOrigin
+	// Namespace is a v1 Namespace.
+	Namespace *corev1.Namespace
+}
+
+// TemplateOrigin says which controller object a lifted pod template came from.
+type TemplateOrigin struct {
+	// Object is the object itself: Deployment, StatefulSet, DaemonSet, Job or CronJob.
+	Object Controller
+	// Controller is what the template's pods name as their controller (the finding's
+	// subject): the object itself, or the CronJob that controls a Job.
+	Controller Controller
 }
 
 // Kubernetes name length limits: a record that exceeds them is not a real object, and the
@@ -38,10 +59,14 @@ const (
 // {"type": ADDED|MODIFIED|DELETED, "object": {...}}), either as a map (pcommon.Value.AsRaw)
 // or as a JSON string or []byte.
 //
+// Decoded kinds: v1 Pod and Namespace; apps/v1 Deployment, StatefulSet and DaemonSet and
+// batch/v1 Job and CronJob, whose pod template (a CronJob's spec.jobTemplate.spec.template)
+// is lifted into ev.Pod with ev.Template saying where it came from.
+//
 // ok=false with a nil error means the body is not a Kubernetes object this package handles:
-// not an object at all (an access log line), a watch BOOKMARK/ERROR, or a kind other than
-// v1 Pod. err != nil means the body claims to be a Kubernetes object but is malformed; ok
-// is then false. Only v1 Pods are decoded for now.
+// not an object at all (an access log line), a watch BOOKMARK/ERROR, or another kind or
+// version. err != nil means the body claims to be a Kubernetes object but is malformed; ok
+// is then false.
 func DecodeObject(body any) (ev ObjectEvent, ok bool, err error) {
 	var m map[string]any
 	switch b := body.(type) {
@@ -92,16 +117,29 @@ func DecodeObject(body any) (ev ObjectEvent, ok bool, err error) {
 	if err != nil {
 		return ObjectEvent{}, false, err
 	}
-	if kind != "Pod" || apiVersion != "v1" {
-		// Namespaces and controllers come later; other kinds are not ours to judge.
-		return ObjectEvent{}, false, nil
+	switch {
+	case apiVersion == "v1" && kind == "Pod":
+		pod, err := decodePod(obj)
+		if err != nil {
+			return ObjectEvent{}, false, err
+		}
+		return ObjectEvent{Type: evType, Pod: pod}, true, nil
+	case apiVersion == "v1" && kind == "Namespace":
+		ns, err := decodeNamespace(obj)
+		if err != nil {
+			return ObjectEvent{}, false, err
+		}
+		return ObjectEvent{Type: evType, Namespace: ns}, true, nil
+	case apiVersion == "apps/v1" && (kind == KindDeployment || kind == KindStatefulSet || kind == KindDaemonSet),
+		apiVersion == "batch/v1" && (kind == KindJob || kind == KindCronJob):
+		pod, origin, err := decodeTemplate(obj, kind)
+		if err != nil {
+			return ObjectEvent{}, false, err
+		}
+		return ObjectEvent{Type: evType, Pod: pod, Template: origin}, true, nil
 	}
-
-	pod, err := decodePod(obj)
-	if err != nil {
-		return ObjectEvent{}, false, err
-	}
-	return ObjectEvent{Type: evType, Pod: pod}, true, nil
+	// Other kinds (and other versions of these) are not ours to judge.
+	return ObjectEvent{}, false, nil
 }
 
 // jsonObject parses a JSON object, or returns nil for anything else (plain text, arrays).
@@ -151,32 +189,138 @@ func stringField(m map[string]any, key string) (string, error) {
 	return s, nil
 }
 
-// decodePod decodes strictly: through JSON into corev1.Pod, so a field of the wrong type is
-// an error rather than a silent zero.
-func decodePod(obj map[string]any) (*corev1.Pod, error) {
+// decodeStrict decodes through JSON into a typed object, so a field of the wrong type is
+// an error rather than a silent zero. what names the kind in errors.
+func decodeStrict(obj map[string]any, what string, into any) error {
 	if _, isMap := obj["metadata"].(map[string]any); !isMap {
-		return nil, fmt.Errorf("pod: metadata is %s, not a map", typeName(obj["metadata"]))
+		return fmt.Errorf("%s: metadata is %s, not a map", what, typeName(obj["metadata"]))
 	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("pod: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(raw, pod); err != nil {
+	if err := json.Unmarshal(raw, into); err != nil {
 		// Some decoders quote the offending value (a timestamp, a quantity): keep it short.
-		return nil, fmt.Errorf("pod: %s", truncate(err.Error()))
+		return fmt.Errorf("%s: %s", what, truncate(err.Error()))
 	}
+	return nil
+}
+
+// checkNames: the names are all the inventory keys by, so they must be what Kubernetes
+// allows: present, short, and free of '/' (the key separator).
+func checkNames(what, name, namespace string, namespaced bool) error {
 	switch {
-	case pod.Name == "":
-		return nil, errors.New("pod: metadata.name is missing")
-	case pod.Namespace == "":
-		return nil, errors.New("pod: metadata.namespace is missing")
-	case len(pod.Name) > maxNameLen:
-		return nil, fmt.Errorf("pod: metadata.name is %d bytes long, longer than Kubernetes allows", len(pod.Name))
-	case len(pod.Namespace) > maxNamespaceLen:
-		return nil, fmt.Errorf("pod: metadata.namespace is %d bytes long, longer than Kubernetes allows", len(pod.Namespace))
+	case name == "":
+		return fmt.Errorf("%s: metadata.name is missing", what)
+	case namespaced && namespace == "":
+		return fmt.Errorf("%s: metadata.namespace is missing", what)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%s: metadata.name is %d bytes long, longer than Kubernetes allows", what, len(name))
+	case len(namespace) > maxNamespaceLen:
+		return fmt.Errorf("%s: metadata.namespace is %d bytes long, longer than Kubernetes allows", what, len(namespace))
+	case strings.ContainsRune(name, '/') || strings.ContainsRune(namespace, '/'):
+		return fmt.Errorf("%s: a name contains '/', which Kubernetes does not allow", what)
+	}
+	return nil
+}
+
+func decodePod(obj map[string]any) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	if err := decodeStrict(obj, "pod", pod); err != nil {
+		return nil, err
+	}
+	if err := checkNames("pod", pod.Name, pod.Namespace, true); err != nil {
+		return nil, err
 	}
 	return pod, nil
+}
+
+func decodeNamespace(obj map[string]any) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{}
+	if err := decodeStrict(obj, "namespace", ns); err != nil {
+		return nil, err
+	}
+	// A namespace's name is a DNS label: the namespace length limit applies to it.
+	if len(ns.Name) > maxNamespaceLen {
+		return nil, fmt.Errorf("namespace: metadata.name is %d bytes long, longer than Kubernetes allows", len(ns.Name))
+	}
+	if err := checkNames("namespace", ns.Name, "", false); err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+// decodeTemplate decodes a controller object strictly and lifts its pod template into a
+// pod named like the object. The pod keeps the object's resourceVersion, so the newest
+// version of the object wins in the store like a pod's would.
+func decodeTemplate(obj map[string]any, kind string) (*corev1.Pod, *TemplateOrigin, error) {
+	what := strings.ToLower(kind)
+	var (
+		meta *metav1.ObjectMeta
+		tmpl *corev1.PodTemplateSpec
+	)
+	switch kind {
+	case KindDeployment:
+		o := &appsv1.Deployment{}
+		meta, tmpl = &o.ObjectMeta, &o.Spec.Template
+		if err := decodeStrict(obj, what, o); err != nil {
+			return nil, nil, err
+		}
+	case KindStatefulSet:
+		o := &appsv1.StatefulSet{}
+		meta, tmpl = &o.ObjectMeta, &o.Spec.Template
+		if err := decodeStrict(obj, what, o); err != nil {
+			return nil, nil, err
+		}
+	case KindDaemonSet:
+		o := &appsv1.DaemonSet{}
+		meta, tmpl = &o.ObjectMeta, &o.Spec.Template
+		if err := decodeStrict(obj, what, o); err != nil {
+			return nil, nil, err
+		}
+	case KindJob:
+		o := &batchv1.Job{}
+		meta, tmpl = &o.ObjectMeta, &o.Spec.Template
+		if err := decodeStrict(obj, what, o); err != nil {
+			return nil, nil, err
+		}
+	case KindCronJob:
+		o := &batchv1.CronJob{}
+		meta, tmpl = &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template
+		if err := decodeStrict(obj, what, o); err != nil {
+			return nil, nil, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("%s: not a controller kind", what)
+	}
+	if err := checkNames(what, meta.Name, meta.Namespace, true); err != nil {
+		return nil, nil, err
+	}
+
+	self := Controller{Kind: kind, Name: meta.Name}
+	origin := &TemplateOrigin{Object: self, Controller: self}
+	if kind == KindJob {
+		// A CronJob's Job: its pods name the CronJob (see controllerOf), and so must its template.
+		for i := range meta.OwnerReferences {
+			ref := &meta.OwnerReferences[i]
+			if ref.Controller != nil && *ref.Controller && ref.Kind == KindCronJob && ref.Name != "" && len(ref.Name) <= maxNameLen {
+				origin.Controller = Controller{Kind: KindCronJob, Name: ref.Name}
+				break
+			}
+		}
+	}
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            meta.Name,
+			Namespace:       meta.Namespace,
+			ResourceVersion: meta.ResourceVersion,
+			Labels:          tmpl.Labels,
+			Annotations:     tmpl.Annotations,
+		},
+		Spec: tmpl.Spec,
+	}
+	return pod, origin, nil
 }
 
 func typeName(v any) string {

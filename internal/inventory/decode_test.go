@@ -106,12 +106,15 @@ func TestDecodeObject(t *testing.T) {
 		"two json values":         `{"kind":"Pod"} {"kind":"Pod"}`,
 		"one k8s-ish key only":    map[string]any{"kind": "audit", "msg": "user logged in"},
 		"metadata key only":       map[string]any{"metadata": "x", "msg": "hello"},
-		"namespace object":        map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}},
-		"deployment object":       map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "payments", "namespace": "shop"}},
+		"replicaset object":       map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": "payments-6d8f9c7b5d", "namespace": "shop"}},
+		"service object":          map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "payments", "namespace": "shop"}},
+		"deployment of old group": map[string]any{"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": map[string]any{"name": "payments", "namespace": "shop"}},
+		"cronjob of old version":  map[string]any{"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": map[string]any{"name": "backup", "namespace": "shop"}},
+		"namespace of a group":    map[string]any{"apiVersion": "apps/v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}},
 		"pod of another version":  map[string]any{"apiVersion": "v2", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "shop"}},
 		"watch bookmark":          envelope("BOOKMARK", map[string]any{"kind": "Pod", "apiVersion": "v1", "metadata": map[string]any{"resourceVersion": "12"}}),
 		"watch error":             envelope("ERROR", map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{}, "code": int64(410)}),
-		"watch of a namespace":    envelope("ADDED", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
+		"watch of a service":      envelope("ADDED", map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "namespace": "shop"}}),
 		"unsupported typed value": struct{ Kind string }{"Pod"},
 	}
 	for name, body := range notObjects {
@@ -120,6 +123,7 @@ func TestDecodeObject(t *testing.T) {
 			assert.NoError(t, err)
 			assert.False(t, ok)
 			assert.Nil(t, ev.Pod)
+			assert.Nil(t, ev.Namespace)
 		})
 	}
 
@@ -214,6 +218,36 @@ func TestDecodeObject(t *testing.T) {
 			at(t, o, "metadata")["creationTimestamp"] = strings.Repeat("x", 10_000)
 			return o
 		},
+		"name_with_a_slash": func(t *testing.T) any {
+			// Not a Kubernetes name, and it could pose as a template's inventory key.
+			o := cleanPodObject(t)
+			at(t, o, "metadata")["namespace"] = "template"
+			at(t, o, "metadata")["name"] = "Deployment/shop/payments"
+			return o
+		},
+		"namespace_without_name": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"labels": map[string]any{"istio-injection": "enabled"}}}
+		},
+		"namespace_name_longer_than_a_dns_label": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": strings.Repeat("n", 64)}}
+		},
+		"namespace_labels_not_strings": func(t *testing.T) any {
+			return envelope("MODIFIED", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop", "labels": map[string]any{"istio-injection": true}}})
+		},
+		"deployment_without_namespace": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "payments"}}
+		},
+		"deployment_template_is_a_list": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "payments", "namespace": "shop"},
+				"spec": map[string]any{"template": []any{}}}
+		},
+		"cronjob_template_containers_not_a_list": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": map[string]any{"name": "backup", "namespace": "shop"},
+				"spec": map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": "x"}}}}}}
+		},
+		"statefulset_metadata_is_a_string": func(t *testing.T) any {
+			return map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": "ledger"}
+		},
 	}
 	for name, body := range malformed {
 		t.Run("malformed/"+name, func(t *testing.T) {
@@ -221,6 +255,8 @@ func TestDecodeObject(t *testing.T) {
 			require.Error(t, err)
 			assert.False(t, ok)
 			assert.Nil(t, ev.Pod)
+			assert.Nil(t, ev.Namespace)
+			assert.Nil(t, ev.Template)
 			assert.Less(t, len(err.Error()), 300, "errors stay short: they may be logged")
 		})
 	}
@@ -256,20 +292,24 @@ func TestDecodeObject(t *testing.T) {
 // FuzzDecodeObject: no input may panic DecodeObject or anything downstream of it, and the
 // contract holds: an error is never ok, and ok always carries a named pod.
 func FuzzDecodeObject(f *testing.F) {
-	seedFiles := []string{
-		inventorytest.Testdata("pods", "clean-deployment-pod.yaml"),
-		inventorytest.Testdata("pods", "sapwned-job-uid-1337.yaml"),
-	}
+	podFiles, _ := filepath.Glob(inventorytest.Testdata("pods", "*.yaml"))
+	namespaceFiles, _ := filepath.Glob(inventorytest.Testdata("namespaces", "*.yaml"))
 	realFiles, _ := filepath.Glob(inventorytest.Testdata("real", "istio", "inject", "*"))
-	for _, path := range append(seedFiles, realFiles...) {
+	for _, path := range append(append(podFiles, namespaceFiles...), realFiles...) {
 		for _, doc := range inventorytest.LoadDocuments(f, path) {
-			obj := inventorytest.PodObject(doc)
-			if obj == nil {
-				continue
-			}
+			// The manifest as it is (a Deployment, a Pod, a Namespace) and, for workloads, its
+			// template lifted into a Pod.
+			obj := inventorytest.ManifestObject(doc)
 			f.Add(mustJSON(f, obj))
 			f.Add(mustJSON(f, envelope("MODIFIED", obj)))
+			if pod := inventorytest.PodObject(doc); pod != nil && doc["kind"] != "Pod" {
+				f.Add(mustJSON(f, pod))
+			}
 		}
+	}
+	for _, obj := range controllerObjects(f) {
+		f.Add(mustJSON(f, obj))
+		f.Add(mustJSON(f, envelope("DELETED", obj)))
 	}
 	for _, s := range []string{
 		``, `{}`, `null`, `[]`, `"x"`, `{"type":"ADDED","object":"{}"}`, `{"type":7,"object":{}}`,
@@ -277,6 +317,10 @@ func FuzzDecodeObject(f *testing.F) {
 		`{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"b"},"spec":{"containers":{}}}`,
 		`{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"b","annotations":{"sidecar.istio.io/status":"{\"containers\":[\"istio-proxy\"]}"}},"spec":{"containers":[{"name":"istio-proxy","image":"proxyv2","args":["-u"]}]}}`,
 		`{"type":"DELETED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"b","resourceVersion":"18446744073709551616"}}}`,
+		`{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"shop","labels":{"istio-injection":"enabled","istio.io/dataplane-mode":"ambient"}}}`,
+		`{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"a/b"}}`,
+		`{"kind":"CronJob","apiVersion":"batch/v1","metadata":{"name":"c","namespace":"b"},"spec":{"jobTemplate":{"spec":{"template":{"spec":{"shareProcessNamespace":true,"containers":[{"name":"x","securityContext":{"capabilities":{"add":["cap_net_raw"]}}}]}}}}}}`,
+		`{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"j","namespace":"b","ownerReferences":[{"kind":"CronJob","name":"c","controller":true}]},"spec":{"template":{"metadata":{"annotations":{"traffic.sidecar.istio.io/excludeOutboundPorts":"1,,2"}}}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -289,23 +333,47 @@ func FuzzDecodeObject(f *testing.F) {
 		check := func(body any) {
 			ev, ok, err := inventory.DecodeObject(body)
 			if err != nil {
-				if ok || ev.Pod != nil {
-					t.Fatalf("error with ok=%v pod=%v", ok, ev.Pod != nil)
+				if ok || ev.Pod != nil || ev.Namespace != nil || ev.Template != nil {
+					t.Fatalf("error with ok=%v pod=%v namespace=%v", ok, ev.Pod != nil, ev.Namespace != nil)
 				}
 				return
 			}
 			if !ok {
 				return
 			}
-			if ev.Pod == nil || ev.Pod.Name == "" || ev.Pod.Namespace == "" {
-				t.Fatalf("ok without a named pod: %+v", ev)
+			if ev.Namespace != nil {
+				if ev.Pod != nil || ev.Template != nil || ev.Namespace.Name == "" || strings.Contains(ev.Namespace.Name, "/") {
+					t.Fatalf("ok with a bad namespace event: %+v", ev)
+				}
+				n := inventory.FromNamespace(ev.Namespace)
+				if n.Name != ev.Namespace.Name {
+					t.Fatalf("namespace %q", n.Name)
+				}
+			} else {
+				if ev.Pod == nil || ev.Pod.Name == "" || ev.Pod.Namespace == "" || strings.Contains(ev.Pod.Name+ev.Pod.Namespace, "/") {
+					t.Fatalf("ok without a well-named pod: %+v", ev)
+				}
+				var p *inventory.Pod
+				want := ev.Pod.Namespace + "/" + ev.Pod.Name
+				if ev.Template != nil {
+					p = inventory.FromTemplate(ev.Pod, *ev.Template, inventory.DefaultProxyIdentity())
+					want = "template/" + ev.Template.Object.Kind + "/" + want
+					if p.Name != "" || p.UID != "" {
+						t.Fatalf("template with a pod name: %+v", p)
+					}
+				} else {
+					p = inventory.FromPod(ev.Pod, inventory.DefaultProxyIdentity())
+				}
+				if p.Key() != want {
+					t.Fatalf("key %q, want %q", p.Key(), want)
+				}
 			}
-			p := inventory.FromPod(ev.Pod, inventory.DefaultProxyIdentity())
-			if p.Key() != ev.Pod.Namespace+"/"+ev.Pod.Name {
-				t.Fatalf("key %q", p.Key())
-			}
-			if _, err := store.Apply(ev, inventory.DefaultProxyIdentity()); err != nil {
+			res, err := store.Apply(ev, inventory.DefaultProxyIdentity())
+			if err != nil {
 				t.Fatal(err)
+			}
+			if res.Stored() && ev.Namespace == nil && res.Pod == nil {
+				t.Fatalf("stored without a pod: %+v", res)
 			}
 		}
 		check(data)

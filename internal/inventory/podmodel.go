@@ -3,6 +3,7 @@ package inventory
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,9 @@ const (
 	labelPodTemplateHash    = "pod-template-hash"
 )
 
-// FromPod strips a pod down to what the rules need. It keeps no env, no args, no
-// annotations: findings built from the model can never carry a secret. A nil pod gives nil.
+// FromPod strips a pod down to what the rules need. It keeps no env, no args, and of the
+// annotations and labels only Istio's capture and injection switches (meshAnnotationKeys):
+// findings built from the model can never carry a secret. A nil pod gives nil.
 //
 // Proxy containers are the ones the pod's sidecar.istio.io/status annotation names (in the
 // list matching where they are declared) that also run a proxy image; a container merely
@@ -53,18 +55,29 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 	if p == nil {
 		return nil
 	}
+	named := parseSidecarStatus(p.Annotations[annotationSidecarStatus])
 	out := &Pod{
-		Namespace:       p.Namespace,
-		Name:            p.Name,
-		UID:             string(p.UID),
-		ResourceVersion: p.ResourceVersion,
-		NodeName:        p.Spec.NodeName,
-		IPs:             podIPs(&p.Status),
-		HostNetwork:     p.Spec.HostNetwork,
-		Controller:      controllerOf(p),
+		Namespace:             p.Namespace,
+		Name:                  p.Name,
+		UID:                   string(p.UID),
+		ResourceVersion:       p.ResourceVersion,
+		NodeName:              p.Spec.NodeName,
+		IPs:                   podIPs(&p.Status),
+		HostNetwork:           p.Spec.HostNetwork,
+		ShareProcessNamespace: p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace,
+		Controller:            controllerOf(p),
+		MeshAnnotations:       keep(p.Annotations, meshAnnotationKeys),
+		MeshLabels:            keep(p.Labels, meshLabelKeys),
+		ProxyVolumes:          named.volumes,
+	}
+	if len(out.ProxyVolumes) == 0 {
+		out.ProxyVolumes = defaultProxyVolumes
+	}
+	proxyVolumes := make(map[string]bool, len(out.ProxyVolumes))
+	for _, v := range out.ProxyVolumes {
+		proxyVolumes[v] = true
 	}
 
-	named := parseSidecarStatus(p.Annotations[annotationSidecarStatus])
 	podSC := p.Spec.SecurityContext
 	out.Containers = make([]Container, 0, len(p.Spec.InitContainers)+len(p.Spec.Containers)+len(p.Spec.EphemeralContainers))
 	// istio-iptables arguments of the trusted init containers, by container name.
@@ -80,6 +93,7 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 			Proxy:         named.init[c.Name] && IsProxyImage(c.Image),
 		}
 		setIdentity(&mc, podSC, c.SecurityContext, kubeletUser(p.Status.InitContainerStatuses, c.Name))
+		setPrivileges(&mc, c.SecurityContext, c.VolumeMounts, proxyVolumes)
 		if mc.Proxy {
 			switch c.Name {
 			case containerIstioInit:
@@ -99,13 +113,16 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 			Proxy: named.containers[c.Name] && IsProxyImage(c.Image),
 		}
 		setIdentity(&mc, podSC, c.SecurityContext, kubeletUser(p.Status.ContainerStatuses, c.Name))
+		setPrivileges(&mc, c.SecurityContext, c.VolumeMounts, proxyVolumes)
 		out.Containers = append(out.Containers, mc)
 	}
 	for i := range p.Spec.EphemeralContainers {
-		c := &p.Spec.EphemeralContainers[i].EphemeralContainerCommon
+		ec := &p.Spec.EphemeralContainers[i]
+		c := &ec.EphemeralContainerCommon
 		// The injector never adds ephemeral containers: a debug container is never the proxy.
-		mc := Container{Name: c.Name, Kind: ContainerEphemeral, Image: c.Image}
+		mc := Container{Name: c.Name, Kind: ContainerEphemeral, Image: c.Image, TargetContainer: ec.TargetContainerName}
 		setIdentity(&mc, podSC, c.SecurityContext, kubeletUser(p.Status.EphemeralContainerStatuses, c.Name))
+		setPrivileges(&mc, c.SecurityContext, c.VolumeMounts, proxyVolumes)
 		out.Containers = append(out.Containers, mc)
 	}
 
@@ -124,12 +141,31 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 	return out
 }
 
+// FromTemplate strips a controller's pod template, lifted into a pod by DecodeObject, down
+// like FromPod and marks it as a template: no name, UID, node or IPs (no pod exists), the
+// origin's object as Template and its controller as Controller.
+func FromTemplate(p *corev1.Pod, origin TemplateOrigin, fallback ProxyIdentity) *Pod {
+	out := FromPod(p, fallback)
+	if out == nil {
+		return nil
+	}
+	object := origin.Object
+	out.Template = &object
+	out.Controller = origin.Controller
+	out.Name, out.UID, out.NodeName, out.IPs = "", "", "", nil
+	return out
+}
+
 // sidecarStatus is the part of sidecar.istio.io/status the model needs: which containers the
-// injector added, by where it declared them.
+// injector added, by where it declared them, and which volumes.
 type sidecarStatus struct {
 	containers map[string]bool
 	init       map[string]bool
+	volumes    []string
 }
+
+// maxProxyVolumes bounds what is kept of the annotation's volume list (Istio adds nine).
+const maxProxyVolumes = 32
 
 func parseSidecarStatus(annotation string) sidecarStatus {
 	if annotation == "" {
@@ -138,6 +174,7 @@ func parseSidecarStatus(annotation string) sidecarStatus {
 	var raw struct {
 		Containers     []string `json:"containers"`
 		InitContainers []string `json:"initContainers"`
+		Volumes        []string `json:"volumes"`
 	}
 	// Malformed means we cannot tell which containers are Istio's: trust none.
 	if json.Unmarshal([]byte(annotation), &raw) != nil {
@@ -150,7 +187,89 @@ func parseSidecarStatus(annotation string) sidecarStatus {
 	for _, n := range raw.InitContainers {
 		st.init[n] = true
 	}
+	for _, v := range raw.Volumes {
+		if v != "" && len(v) <= maxNameLen && len(st.volumes) < maxProxyVolumes && !slices.Contains(st.volumes, v) {
+			st.volumes = append(st.volumes, v)
+		}
+	}
 	return st
+}
+
+// defaultProxyVolumes are the volumes Istio's injector adds for the proxy (Istio 1.20 to
+// 1.28), used when a pod's sidecar.istio.io/status does not list them: the istio-ca audience
+// token, the SDS and credential sockets, the workload certificates, Envoy's config and data
+// directories, the pod info, the mesh root certificate and its CRL.
+var defaultProxyVolumes = []string{
+	"workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
+	"istio-podinfo", "istio-token", "istiod-ca-cert", "istio-ca-crl",
+}
+
+// maxMeshAnnotationLen bounds a kept annotation value (Kubernetes allows 256 KiB of
+// annotations in all); a longer list is cut after its last whole entry.
+const maxMeshAnnotationLen = 4096
+
+// keep copies the listed keys of a label or annotation map; nil when none is present.
+func keep(m map[string]string, keys []string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		if len(v) > maxMeshAnnotationLen {
+			v = v[:maxMeshAnnotationLen]
+			if i := strings.LastIndexByte(v, ','); i >= 0 {
+				v = v[:i]
+			}
+		}
+		if out == nil {
+			out = make(map[string]string, 2)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// setPrivileges fills what a container may do beyond running as some UID: its added
+// capabilities, privileged mode, and the proxy volumes it mounts.
+func setPrivileges(c *Container, sc *corev1.SecurityContext, mounts []corev1.VolumeMount, proxyVolumes map[string]bool) {
+	if sc != nil {
+		c.Privileged = sc.Privileged != nil && *sc.Privileged
+		if sc.Capabilities != nil {
+			c.CapabilitiesAdded = normaliseCapabilities(sc.Capabilities.Add)
+		}
+	}
+	for i := range mounts {
+		if name := mounts[i].Name; proxyVolumes[name] && !slices.Contains(c.ProxyVolumeMounts, name) {
+			c.ProxyVolumeMounts = append(c.ProxyVolumeMounts, name)
+		}
+	}
+}
+
+// maxCapabilities bounds what is kept of one container's added capabilities (Linux has 41).
+const maxCapabilities = 64
+
+// NormaliseCapability spells a capability the way the rules compare it: upper case,
+// without the CAP_ prefix the runtime accepts too ("cap_net_admin" is NET_ADMIN).
+func NormaliseCapability(c corev1.Capability) string {
+	s := strings.ToUpper(strings.TrimSpace(string(c)))
+	return strings.TrimPrefix(s, "CAP_")
+}
+
+func normaliseCapabilities(caps []corev1.Capability) []string {
+	var out []string
+	for _, c := range caps {
+		n := NormaliseCapability(c)
+		if n == "" || len(n) > 64 || slices.Contains(out, n) {
+			continue
+		}
+		out = append(out, n)
+		if len(out) == maxCapabilities {
+			break
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // redHatProxyRepo matches OpenShift Service Mesh's builds of Istio's proxy image

@@ -75,14 +75,28 @@ func TestFromPod(t *testing.T) {
 		assert.Equal(t, inventory.IdentityIstioInit, p.ProxyUIDSource)
 		assert.Equal(t, int64(1337), p.ProxyGID)
 
+		assert.False(t, p.ShareProcessNamespace)
+		assert.Nil(t, p.Template)
+		assert.Nil(t, p.MeshAnnotations, "istio.io/rev, prometheus.io/* and the status annotation are not kept")
+		assert.Nil(t, p.MeshLabels)
+		assert.Equal(t, []string{
+			"workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
+			"istio-podinfo", "istio-token", "istiod-ca-cert", "istio-ca-crl",
+		}, p.ProxyVolumes)
+
 		require.Len(t, p.Containers, 3)
 		assert.Equal(t, inventory.Container{
 			Name: "istio-init", Kind: inventory.ContainerInit, Image: "docker.io/istio/proxyv2:1.28.0", Proxy: true,
 			UID: i64(0), UIDSource: inventory.IdentityKubelet, GID: i64(0), GIDSource: inventory.IdentityKubelet,
+			CapabilitiesAdded: []string{"NET_ADMIN", "NET_RAW"},
 		}, p.Containers[0])
 		assert.Equal(t, inventory.Container{
 			Name: "istio-proxy", Kind: inventory.ContainerInit, Image: "docker.io/istio/proxyv2:1.28.0", Proxy: true, NativeSidecar: true,
 			UID: i64(1337), UIDSource: inventory.IdentityKubelet, GID: i64(1337), GIDSource: inventory.IdentityKubelet,
+			ProxyVolumeMounts: []string{
+				"workload-socket", "credential-socket", "workload-certs", "istiod-ca-cert", "istio-ca-crl",
+				"istio-data", "istio-envoy", "istio-token", "istio-podinfo",
+			},
 		}, p.Containers[1])
 		assert.Equal(t, inventory.Container{
 			Name: "payments", Kind: inventory.ContainerRegular, Image: "ghcr.io/example/payments:2.4.1",

@@ -13,7 +13,8 @@
 // istio-validation are skipped only when the pod's sidecar.istio.io/status annotation names
 // them and they run the proxy image; a container merely named like them is checked.
 // Unmeshed pods are not checked: without a sidecar there is no capture to bypass
-// (missing_sidecar covers that).
+// (missing_sidecar covers that). A controller's pod template is checked when its pods will
+// be injected (see sidecarApplies), against the configured proxy UID.
 
 package rules
 
@@ -52,11 +53,11 @@ var appUID1337Rule = findings.Rule{
 // Rule describes app_uid_1337.
 func (AppUID1337) Rule() *findings.Rule { return &appUID1337Rule }
 
-// CheckPod reports, in a meshed pod, each non-proxy container (regular, init or ephemeral)
-// whose effective UID is the pod's proxy UID. An unknown UID (no securityContext, no kubelet
-// report yet) is not evidence.
+// CheckPod reports, in a meshed pod (or a template whose pods will be), each non-proxy
+// container (regular, init or ephemeral) whose effective UID is the pod's proxy UID. An
+// unknown UID (no securityContext, no kubelet report yet) is not evidence.
 func (r AppUID1337) CheckPod(pod *inventory.Pod, ctx PodContext) []findings.Finding {
-	if pod == nil || !pod.Meshed {
+	if pod == nil || !sidecarApplies(pod, ctx) {
 		return nil
 	}
 	var out []findings.Finding

@@ -375,8 +375,9 @@ func TestAppUID1337Rule(t *testing.T) {
 }
 
 // TestAppUID1337RealInjectorOutput: Istio's own injector output never runs an application
-// container as the proxy's UID, so nothing may fire on any of it; and the model must read
-// each injected pod's proxy identity off the pod itself.
+// container as the proxy's UID or GID, so neither rule may fire on any of it; and the model
+// must read each injected pod's proxy identity off the pod itself. (What every rule reports
+// on each fixture is in TestRealInjectorOutput.)
 func TestAppUID1337RealInjectorOutput(t *testing.T) {
 	files, err := filepath.Glob(inventorytest.Testdata("real", "istio", "inject", "*"))
 	require.NoError(t, err)
@@ -389,7 +390,7 @@ func TestAppUID1337RealInjectorOutput(t *testing.T) {
 			pods++
 			name := filepath.Base(file) + ":" + pod.Name
 			p := inventory.FromPod(pod, inventory.ProxyIdentity{UID: 4242, GID: 4343})
-			for _, rule := range rules.PodRules() {
+			for _, rule := range []rules.PodRule{rules.AppUID1337{}, rules.AppGID1337{}} {
 				assert.Empty(t, rule.CheckPod(p, ctx), "%s: %s", name, rule.Rule().ID)
 			}
 

@@ -10,6 +10,9 @@ import (
 // PodContext is what a pod rule may know besides the pod itself.
 type PodContext struct {
 	Cluster string
+	// Namespace is the pod's namespace as the inventory knows it; nil when unknown, which
+	// is not evidence of anything (a rule that needs it stays quiet).
+	Namespace *inventory.NamespaceInfo
 }
 
 // PodRule inspects one pod's spec and status. It returns every finding the pod supports

@@ -16,13 +16,16 @@ func PodSubject(p *inventory.Pod) findings.Subject {
 
 // PodFinding starts a finding about a pod: the rule, the cluster, the subject and the pod the
 // evidence came from. The rule adds the container, evidence key, summary and evidence.
+// A controller's pod template has no pod: its findings name none, and share their
+// fingerprints with the same findings about the controller's pods.
 func PodFinding(rule *findings.Rule, p *inventory.Pod, ctx PodContext) findings.Finding {
-	return findings.Finding{
+	f := findings.Finding{
 		Rule:    rule,
 		Cluster: ctx.Cluster,
 		Subject: PodSubject(p),
-		PodName: p.Name,
-		PodUID:  p.UID,
-		Pods:    []string{p.Name},
 	}
+	if p.Template == nil {
+		f.PodName, f.PodUID, f.Pods = p.Name, p.UID, []string{p.Name}
+	}
+	return f
 }

@@ -90,7 +90,7 @@ func newInsightsProcessor(set processor.Settings, cfg component.Config) (*insigh
 
 func engineConfig(cfg *Config) engine.Config {
 	var podRules []rules.PodRule
-	for _, r := range rules.PodRules() {
+	for _, r := range rules.PodRules(rules.RuleOptions{}) {
 		if cfg.ruleEnabled(r.Rule().ID) {
 			podRules = append(podRules, r)
 		}

@@ -32,6 +32,9 @@ import (
 const (
 	badPodFixture   = "../../testdata/pods/sapwned-job-uid-1337.yaml"
 	cleanPodFixture = "../../testdata/pods/clean-deployment-pod.yaml"
+	// badPodFindings is what the SAPwned pod supports: app_uid_1337, app_gid_1337 and
+	// shared_process_namespace.
+	badPodFindings = 3
 )
 
 func testConfig() *Config {
@@ -137,7 +140,7 @@ func TestPipelinesListingOneComponentShareOneEngine(t *testing.T) {
 	// A pod seen by one pipeline yields a finding in every logs pipeline, as its own batch.
 	require.NoError(t, la.ConsumeLogs(context.Background(), podLogs(t, meshsim.WatchAdded, badPodFixture)))
 	for _, sink := range []*consumertest.LogsSink{logsA, logsB} {
-		require.Eventually(t, func() bool { return len(findingsIn(sink.AllLogs())) == 1 }, 5*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return len(findingsIn(sink.AllLogs())) == badPodFindings }, 5*time.Second, 5*time.Millisecond)
 	}
 	assert.Len(t, logsB.AllLogs(), 1, "pipeline B only received the finding batch, not A's input")
 
@@ -205,16 +208,19 @@ func TestRetryableDeliveryErrorKeepsFindingPending(t *testing.T) {
 	require.NoError(t, err)
 	start(t, lp)
 	require.NoError(t, lp.ConsumeLogs(context.Background(), podLogs(t, meshsim.WatchAdded, badPodFixture)))
-	require.Eventually(t, func() bool { return len(findingsIn(out.AllLogs())) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(findingsIn(out.AllLogs())) == badPodFindings }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, lp.Shutdown(context.Background()))
 
+	// The three findings travel as one batch: three failed attempts, then one delivery.
 	metadatatest.AssertEqualProcessorInsightsFindingsDeliveryRetries(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualProcessorInsightsFindingsEmitted(t, tel, []metricdata.DataPoint[int64]{{
-		Value: 1,
-		Attributes: attribute.NewSet(attribute.String("rule", "app_uid_1337"),
-			attribute.String("severity", "critical"), attribute.String("state", "open")),
-	}}, metricdatatest.IgnoreTimestamp())
+	emitted := func(rule, severity string) metricdata.DataPoint[int64] {
+		return metricdata.DataPoint[int64]{Value: 1, Attributes: attribute.NewSet(attribute.String("rule", rule),
+			attribute.String("severity", severity), attribute.String("state", "open"))}
+	}
+	metadatatest.AssertEqualProcessorInsightsFindingsEmitted(t, tel, []metricdata.DataPoint[int64]{
+		emitted("app_uid_1337", "critical"), emitted("app_gid_1337", "high"), emitted("shared_process_namespace", "high"),
+	}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestPermanentDeliveryErrorDropsAndCounts(t *testing.T) {
@@ -233,7 +239,7 @@ func TestPermanentDeliveryErrorDropsAndCounts(t *testing.T) {
 	assert.Empty(t, findingsIn(out.AllLogs()), "a permanently rejected finding is not retried")
 	assert.Equal(t, 1, out.attempts)
 	metadatatest.AssertEqualProcessorInsightsFindingsDropped(t, tel, []metricdata.DataPoint[int64]{{
-		Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "permanent_error")),
+		Value: badPodFindings, Attributes: attribute.NewSet(attribute.String("reason", "permanent_error")),
 	}}, metricdatatest.IgnoreTimestamp())
 }
 
@@ -248,7 +254,7 @@ func TestShutdownFlushesPendingFindings(t *testing.T) {
 	require.NoError(t, lp.ConsumeLogs(context.Background(), podLogs(t, meshsim.WatchAdded, badPodFixture)))
 	assert.Empty(t, findingsIn(out.AllLogs()))
 	require.NoError(t, lp.Shutdown(context.Background()))
-	assert.Len(t, findingsIn(out.AllLogs()), 1)
+	assert.Len(t, findingsIn(out.AllLogs()), badPodFindings)
 }
 
 func TestWithoutLogsPipelineFindingsGoToCollectorLog(t *testing.T) {
@@ -289,7 +295,7 @@ func TestMalformedPodObjectsAreCountedAndSkipped(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, lp.ConsumeLogs(context.Background(), ld))
-	require.Eventually(t, func() bool { return len(findingsIn(out.AllLogs())) == 1 }, 5*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(findingsIn(out.AllLogs())) == badPodFindings }, 5*time.Second, 5*time.Millisecond,
 		"the good pod in the same batch is still evaluated")
 	require.NoError(t, lp.Shutdown(context.Background()))
 	got, err := (&plog.ProtoMarshaler{}).MarshalLogs(passedThrough(out.AllLogs())[0])

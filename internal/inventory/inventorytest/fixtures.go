@@ -1,6 +1,6 @@
-// Package inventorytest loads the pod fixtures under testdata/ the way the processor will see
-// them: each document as the plain Go value pcommon.Value.AsRaw gives (map[string]any, []any,
-// string, int64, float64, bool), decoded with inventory.DecodeObject.
+// Package inventorytest loads the Kubernetes fixtures under testdata/ the way the processor
+// will see them: each document as the plain Go value pcommon.Value.AsRaw gives
+// (map[string]any, []any, string, int64, float64, bool), decoded with inventory.DecodeObject.
 package inventorytest
 
 import (
@@ -161,4 +161,60 @@ func LoadPod(tb testing.TB, path string) *corev1.Pod {
 		tb.Fatalf("%s: want 1 pod, got %d", path, len(pods))
 	}
 	return pods[0]
+}
+
+// namespacedKinds are the kinds DecodeObject reads that live in a namespace.
+var namespacedKinds = map[string]bool{
+	"Pod": true, "Deployment": true, "StatefulSet": true, "DaemonSet": true, "Job": true, "CronJob": true,
+}
+
+// ManifestObject returns a manifest document as the apiserver would hold it: a namespaced
+// object without a namespace lands in "default", as kubectl apply would put it. The document
+// itself is not modified.
+func ManifestObject(doc map[string]any) map[string]any {
+	kind, _ := doc["kind"].(string)
+	meta, _ := doc["metadata"].(map[string]any)
+	if !namespacedKinds[kind] || meta == nil {
+		return doc
+	}
+	if ns, _ := meta["namespace"].(string); ns != "" {
+		return doc
+	}
+	obj := make(map[string]any, len(doc))
+	for k, v := range doc {
+		obj[k] = v
+	}
+	objMeta := make(map[string]any, len(meta)+1)
+	for k, v := range meta {
+		objMeta[k] = v
+	}
+	objMeta["namespace"] = "default"
+	obj["metadata"] = objMeta
+	return obj
+}
+
+// LoadObjects decodes every document of a manifest file as the processor would, through
+// inventory.DecodeObject: pods, namespaces, and controllers (whose pod templates are lifted).
+// A document DecodeObject does not take fails the test.
+func LoadObjects(tb testing.TB, path string) []inventory.ObjectEvent {
+	tb.Helper()
+	var evs []inventory.ObjectEvent
+	for _, doc := range LoadDocuments(tb, path) {
+		ev, ok, err := inventory.DecodeObject(ManifestObject(doc))
+		if err != nil || !ok {
+			tb.Fatalf("%s: DecodeObject(%v): ok=%v err=%v", path, doc["kind"], ok, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// LoadNamespace decodes the only namespace of a manifest file.
+func LoadNamespace(tb testing.TB, path string) *corev1.Namespace {
+	tb.Helper()
+	evs := LoadObjects(tb, path)
+	if len(evs) != 1 || evs[0].Namespace == nil {
+		tb.Fatalf("%s: want 1 namespace, got %d objects", path, len(evs))
+	}
+	return evs[0].Namespace
 }

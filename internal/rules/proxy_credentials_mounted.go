@@ -1,0 +1,79 @@
+// proxy_credentials_mounted (INS-0004).
+//
+// Threat: the volumes Istio's injector adds are the proxy's: the istio-ca audience token
+// (istio-token) that istiod exchanges for the workload's certificate, the SDS and credential
+// sockets (workload-socket, credential-socket) that hand out the certificate and key, the
+// certificate files (workload-certs), Envoy's bootstrap and local XDS socket (istio-envoy,
+// istio-data) and the mesh trust anchors. An application container that mounts them can
+// obtain the workload's mesh identity and talk mTLS as it, past its own sidecar's policy and
+// telemetry, or tamper with what the proxy reads.
+//
+// Evidence: each volumeMount of a non-proxy container whose volume is one the pod's
+// sidecar.istio.io/status annotation lists (the authoritative set; Istio's default list
+// when the annotation has none), in a meshed pod. Only volume names are reported.
+//
+// Not a false positive on Istio's own containers: istio-proxy (and istio-init,
+// istio-validation) are skipped only when the annotation names them and they run the proxy
+// image. Unmeshed pods are not checked: without injection those volumes are not the proxy's.
+
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/meshinsights/otelcol-insights/internal/findings"
+	"github.com/meshinsights/otelcol-insights/internal/inventory"
+)
+
+// ProxyCredentialsMounted reports non-proxy containers that mount the proxy's volumes.
+type ProxyCredentialsMounted struct{}
+
+var proxyCredentialsMountedRule = findings.Rule{
+	ID:        "proxy_credentials_mounted",
+	Code:      "INS-0004",
+	Title:     "Application container mounts the proxy's credential volumes",
+	Category:  "credential_exposure",
+	Severity:  findings.SeverityHigh,
+	UUID:      findings.RuleUUID("proxy_credentials_mounted"),
+	Reference: "https://github.com/meshinsights/otelcol-insights#proxy_credentials_mounted",
+	Remediation: "Remove the volumeMounts of Istio's proxy volumes (istio-token, workload-socket, credential-socket, " +
+		"workload-certs, istio-envoy, istio-data, istiod-ca-cert and the others the pod's sidecar.istio.io/status " +
+		"annotation lists) from every container but istio-proxy. An application that needs to trust the mesh's root " +
+		"certificate should mount the istio-ca-root-cert ConfigMap as a volume of its own; one that needs a workload " +
+		"certificate should get it from cert-manager or SPIRE under its own identity, not the proxy's. To stop " +
+		"regressions, a ValidatingAdmissionPolicy validation such as object.spec.containers.all(c, " +
+		"c.name == 'istio-proxy' || !has(c.volumeMounts) || c.volumeMounts.all(m, !(m.name in ['istio-token', " +
+		"'workload-socket', 'credential-socket', 'workload-certs', 'istio-envoy', 'istio-data', 'istiod-ca-cert']))), " +
+		"likewise for initContainers.",
+}
+
+// Rule describes proxy_credentials_mounted.
+func (ProxyCredentialsMounted) Rule() *findings.Rule { return &proxyCredentialsMountedRule }
+
+// CheckPod reports each non-proxy container (regular, init or ephemeral) of a meshed pod
+// that mounts one of the proxy's volumes.
+func (r ProxyCredentialsMounted) CheckPod(pod *inventory.Pod, ctx PodContext) []findings.Finding {
+	if pod == nil || !pod.Meshed {
+		return nil
+	}
+	var out []findings.Finding
+	for i := range pod.Containers {
+		c := &pod.Containers[i]
+		if c.Proxy || len(c.ProxyVolumeMounts) == 0 {
+			continue
+		}
+		f := PodFinding(r.Rule(), pod, ctx)
+		f.Container = c.Name
+		f.EvidenceKey = c.Name
+		f.Summary = fmt.Sprintf("%s %q of %s in namespace %s mounts the Istio proxy's volumes %s: "+
+			"it can obtain the workload's mesh identity and credentials, or tamper with the proxy's configuration.",
+			containerNoun(c.Kind), c.Name, f.Subject.Workload(), pod.Namespace, strings.Join(c.ProxyVolumeMounts, ", "))
+		f.Evidence = []findings.EvidenceValue{
+			findings.ListEvidence("volumes", c.ProxyVolumeMounts),
+			findings.StrEvidence("container_kind", string(c.Kind)),
+		}
+		out = append(out, f)
+	}
+	return out
+}
