@@ -27,6 +27,10 @@ type Config struct {
 	MaxRetryBackoff time.Duration
 	MaxPods         int
 	PodRules        []rules.PodRule
+	// ResolveAfter resolves a traffic finding no evidence supported for that long
+	// (DefaultResolveAfter when zero); Traffic configures traffic inspection (traffic.go).
+	ResolveAfter time.Duration
+	Traffic      TrafficConfig
 }
 
 // Settings are the engine's collaborators.
@@ -50,6 +54,7 @@ type Engine struct {
 	sinks         []*Sink
 	expectedSinks int
 	started       bool
+	traffic       *trafficState // guarded by mu too (see traffic.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -71,6 +76,7 @@ func New(cfg Config, set Settings) *Engine {
 		set:     set,
 		store:   inventory.NewStore(cfg.MaxPods),
 		tracker: findings.NewTracker(findings.TrackerConfig{ReemitInterval: cfg.ReemitInterval, MaxActive: cfg.MaxActive}),
+		traffic: newTrafficState(cfg, set),
 	}
 }
 
@@ -182,6 +188,7 @@ func (e *Engine) loop(stop <-chan struct{}, done chan<- struct{}) {
 func (e *Engine) Flush(ctx context.Context) {
 	now := e.set.Now()
 	e.mu.Lock()
+	e.expireTrafficLocked(ctx, now) // traffic findings: confirm held ones, resolve stale ones (traffic.go)
 	e.dispatchDueLocked(ctx, now)
 	sinks := append([]*Sink(nil), e.sinks...)
 	e.mu.Unlock()

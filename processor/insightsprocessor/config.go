@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/meshinsights/otelcol-insights/internal/rules"
 )
 
 // Config is the insights processor's configuration. The key names are a public contract.
@@ -70,6 +72,125 @@ type RuleToggle struct {
 // RulesConfig has one entry per rule, keyed by rule ID.
 type RulesConfig struct {
 	AppUID1337 RuleToggle `mapstructure:"app_uid_1337"`
+
+	SidecarBypass      SidecarBypassConfig     `mapstructure:"sidecar_bypass"`
+	PlaintextInbound   PlaintextInboundConfig  `mapstructure:"plaintext_inbound"`
+	PassthroughEgress  PassthroughEgressConfig `mapstructure:"passthrough_egress"`
+	BlackholeEgress    RuleToggle              `mapstructure:"blackhole_egress"`
+	InboundPassthrough RuleToggle              `mapstructure:"inbound_passthrough"`
+	AuthzDenialSpike   AuthzDenialSpikeConfig  `mapstructure:"authz_denial_spike"`
+	NewEdge            NewEdgeConfig           `mapstructure:"new_edge"`
+}
+
+// SidecarBypassConfig configures sidecar_bypass.
+type SidecarBypassConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// ConfirmAfter holds a new finding back that long, waiting for the destination's
+	// metrics that would show the client's own sidecar sent the plaintext (TLS DISABLE).
+	// Set it above the metrics scrape interval.
+	ConfirmAfter time.Duration `mapstructure:"confirm_after"`
+}
+
+// PlaintextInboundConfig configures plaintext_inbound.
+type PlaintextInboundConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// AllowSources are known plaintext clients: CIDRs or IPs (matched against access logs'
+	// client addresses) and workloads as "name" or "namespace/name".
+	AllowSources []string `mapstructure:"allow_sources"`
+}
+
+// Validate checks allow_sources.
+func (c *PlaintextInboundConfig) Validate() error {
+	if _, err := rules.NewPlaintextInbound(c.AllowSources); err != nil {
+		return fmt.Errorf("allow_sources: %w", err)
+	}
+	return nil
+}
+
+// PassthroughEgressConfig configures passthrough_egress.
+type PassthroughEgressConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// AllowHosts are host globs (e.g. "*.amazonaws.com") never reported.
+	AllowHosts []string `mapstructure:"allow_hosts"`
+}
+
+// Validate checks allow_hosts.
+func (c *PassthroughEgressConfig) Validate() error {
+	if _, err := rules.NewPassthroughEgress(c.AllowHosts); err != nil {
+		return fmt.Errorf("allow_hosts: %w", err)
+	}
+	return nil
+}
+
+// AuthzDenialSpikeConfig configures authz_denial_spike.
+type AuthzDenialSpikeConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// MinDenials is the fewest denials in one minute that can be a spike.
+	MinDenials int64 `mapstructure:"min_denials"`
+	// LearningWindow keeps a newly seen destination pod quiet while its baseline forms.
+	LearningWindow time.Duration `mapstructure:"learning_window"`
+}
+
+// Validate checks the thresholds.
+func (c *AuthzDenialSpikeConfig) Validate() error {
+	var errs []error
+	if c.MinDenials <= 0 {
+		errs = append(errs, fmt.Errorf("min_denials: must be positive, got %d", c.MinDenials))
+	}
+	if c.LearningWindow < 0 {
+		errs = append(errs, fmt.Errorf("learning_window: must not be negative, got %s", c.LearningWindow))
+	}
+	return errors.Join(errs...)
+}
+
+// NewEdgeConfig configures new_edge.
+type NewEdgeConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// LearningWindow is how long a newly seen destination pod learns its clients quietly.
+	LearningWindow time.Duration `mapstructure:"learning_window"`
+}
+
+// Validate checks learning_window.
+func (c *NewEdgeConfig) Validate() error {
+	if c.LearningWindow <= 0 {
+		return fmt.Errorf("learning_window: must be positive, got %s", c.LearningWindow)
+	}
+	return nil
+}
+
+// defaultRulesConfig enables every rule with its defaults.
+func defaultRulesConfig() RulesConfig {
+	on := RuleToggle{Enabled: true}
+	return RulesConfig{
+		AppUID1337:         on,
+		SidecarBypass:      SidecarBypassConfig{RuleToggle: on, ConfirmAfter: rules.DefaultSidecarBypassConfirmAfter},
+		PlaintextInbound:   PlaintextInboundConfig{RuleToggle: on},
+		PassthroughEgress:  PassthroughEgressConfig{RuleToggle: on},
+		BlackholeEgress:    on,
+		InboundPassthrough: on,
+		AuthzDenialSpike: AuthzDenialSpikeConfig{RuleToggle: on, MinDenials: rules.DefaultAuthzMinDenials,
+			LearningWindow: rules.DefaultAuthzLearningWindow},
+		NewEdge: NewEdgeConfig{RuleToggle: on, LearningWindow: rules.DefaultNewEdgeLearningWindow},
+	}
+}
+
+// trafficRules are the enabled traffic rules, configured.
+func (r *RulesConfig) trafficRules(enabled func(id string) bool) []rules.TrafficRule {
+	all := rules.TrafficRules(rules.TrafficOptions{
+		PassthroughAllowHosts:     r.PassthroughEgress.AllowHosts,
+		PlaintextAllowSources:     r.PlaintextInbound.AllowSources,
+		SidecarBypassConfirmAfter: r.SidecarBypass.ConfirmAfter,
+		NewEdgeLearningWindow:     r.NewEdge.LearningWindow,
+		AuthzMinDenials:           r.AuthzDenialSpike.MinDenials,
+		AuthzLearningWindow:       r.AuthzDenialSpike.LearningWindow,
+	})
+	var out []rules.TrafficRule
+	for _, tr := range all {
+		if enabled(tr.Rule().ID) {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
 
 const (
@@ -133,8 +254,6 @@ func createDefaultConfig() component.Config {
 			MaxRetryBackoff: 30 * time.Second,
 		},
 		Inventory: InventoryConfig{MaxPods: 200000},
-		Rules: RulesConfig{
-			AppUID1337: RuleToggle{Enabled: true},
-		},
+		Rules:     defaultRulesConfig(),
 	}
 }

@@ -42,6 +42,9 @@ func TestLoadConfig(t *testing.T) {
 				}
 				c.Inventory.MaxPods = 5000
 				c.Rules.AppUID1337.Enabled = false
+				c.Rules.PassthroughEgress.AllowHosts = []string{"*.amazonaws.com", "api.github.com"}
+				c.Rules.PlaintextInbound.AllowSources = []string{"10.0.0.0/8", "monitoring/prometheus"}
+				c.Rules.NewEdge.LearningWindow = time.Hour
 				return c
 			}(),
 		},
@@ -52,6 +55,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "zero_pending"), errMsg: "findings.max_pending: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "backoff_below_flush"), errMsg: "findings.max_retry_backoff: must be at least findings.flush_interval"},
 		{id: component.NewIDWithName(metadata.Type, "zero_pods"), errMsg: "inventory.max_pods: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "bad_allow_sources"), errMsg: `rules::plaintext_inbound: allow_sources: [0] "10.0.0.0/33": not a valid CIDR`},
+		{id: component.NewIDWithName(metadata.Type, "bad_allow_hosts"), errMsg: `rules::passthrough_egress: allow_hosts: [0] "[a-": not a valid host glob`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -105,6 +105,7 @@ func engineConfig(cfg *Config) engine.Config {
 		MaxRetryBackoff: cfg.Findings.MaxRetryBackoff,
 		MaxPods:         cfg.Inventory.MaxPods,
 		PodRules:        podRules,
+		Traffic:         engine.TrafficConfig{Rules: cfg.Rules.trafficRules(cfg.ruleEnabled), Node: cfg.Kubernetes.NodeName},
 	}
 }
 
@@ -113,6 +114,20 @@ func (cfg *Config) ruleEnabled(id string) bool {
 	switch id {
 	case "app_uid_1337":
 		return cfg.Rules.AppUID1337.Enabled
+	case "sidecar_bypass":
+		return cfg.Rules.SidecarBypass.Enabled
+	case "plaintext_inbound":
+		return cfg.Rules.PlaintextInbound.Enabled
+	case "passthrough_egress":
+		return cfg.Rules.PassthroughEgress.Enabled
+	case "blackhole_egress":
+		return cfg.Rules.BlackholeEgress.Enabled
+	case "inbound_passthrough":
+		return cfg.Rules.InboundPassthrough.Enabled
+	case "authz_denial_spike":
+		return cfg.Rules.AuthzDenialSpike.Enabled
+	case "new_edge":
+		return cfg.Rules.NewEdge.Enabled
 	}
 	return true
 }

@@ -4,43 +4,69 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/meshinsights/otelcol-insights/internal/engine"
 	"github.com/meshinsights/otelcol-insights/internal/inventory"
+	"github.com/meshinsights/otelcol-insights/internal/mesh"
 )
 
 // k8sResourceNameAttr marks records from the k8sobjects receiver (pull and watch mode).
 const k8sResourceNameAttr = "k8s.resource.name"
 
-// inspectLogs feeds Kubernetes objects found in the batch to the engine and returns the
-// number of records inspected. Records are only read, never kept: a candidate body is
-// copied out to plain Go values before decoding.
+// inspectLogs reads the batch in one pass: Envoy access logs go to the engine's traffic
+// rules as they are met, Kubernetes objects are copied out (to plain Go values) and
+// applied to the inventory after the pass, outside the traffic batch's lock. It returns the
+// number of records inspected. Records are only read, never kept.
 func inspectLogs(ctx context.Context, eng *engine.Engine, ld plog.Logs) int {
+	var objects []objectRecord
 	n := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			n += lrs.Len()
-			for k := 0; k < lrs.Len(); k++ {
-				inspectLogRecord(ctx, eng, lrs.At(k))
+	readAccessLogs := eng.ObservesAccessLogs()
+	eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) {
+		var o mesh.AccessLogObservation
+		rls := ld.ResourceLogs()
+		for i := 0; i < rls.Len(); i++ {
+			rl := rls.At(i)
+			var podName, podNamespace, podUID string
+			if readAccessLogs {
+				podName, podNamespace, podUID = resourcePod(rl.Resource().Attributes())
+			}
+			sls := rl.ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				lrs := sls.At(j).LogRecords()
+				n += lrs.Len()
+				for k := 0; k < lrs.Len(); k++ {
+					lr := lrs.At(k)
+					if raw, candidate := objectCandidate(lr); candidate {
+						objects = append(objects, objectRecord{raw: raw, saysPod: saysPod(lr)})
+						continue
+					}
+					if readAccessLogs && readAccessLog(lr, &o) {
+						o.PodName, o.PodNamespace, o.PodUID = podName, podNamespace, podUID
+						b.AccessLog(&o)
+					}
+				}
 			}
 		}
+	})
+	for _, obj := range objects {
+		applyObject(ctx, eng, obj)
 	}
 	return n
 }
 
-func inspectLogRecord(ctx context.Context, eng *engine.Engine, lr plog.LogRecord) {
-	raw, candidate := objectCandidate(lr)
-	if !candidate {
-		return
-	}
-	ev, ok, err := inventory.DecodeObject(raw)
-	if err != nil || (!ok && saysPod(lr)) {
+// objectRecord is a candidate Kubernetes object copied out of a record.
+type objectRecord struct {
+	raw     any
+	saysPod bool // the k8sobjects receiver marked the record as a pod
+}
+
+func applyObject(ctx context.Context, eng *engine.Engine, obj objectRecord) {
+	ev, ok, err := inventory.DecodeObject(obj.raw)
+	if err != nil || (!ok && obj.saysPod) {
 		// A record the k8sobjects receiver marked as a pod must decode as one.
 		eng.Undecodable(ctx, signalLogs, "malformed_k8s_object")
 		return
@@ -49,6 +75,53 @@ func inspectLogRecord(ctx context.Context, eng *engine.Engine, lr plog.LogRecord
 		return
 	}
 	eng.ApplyObject(ctx, ev)
+	eng.IndexObject(ev)
+}
+
+// resourcePod reads the pod attributes k8sattributes (or the OTLP sender) put on a resource.
+func resourcePod(attrs pcommon.Map) (name, namespace, uid string) {
+	for k, v := range attrs.All() {
+		switch k {
+		case "k8s.pod.name":
+			name = v.Str()
+		case "k8s.namespace.name":
+			namespace = v.Str()
+		case "k8s.pod.uid":
+			uid = v.Str()
+		}
+	}
+	return name, namespace, uid
+}
+
+// readAccessLog reads an Envoy access log record the way mesh.ReadAccessLogs does (text or
+// JSON body, map body, then record attributes), so the batch is walked once for objects
+// and access logs together.
+func readAccessLog(lr plog.LogRecord, o *mesh.AccessLogObservation) bool {
+	ok := false
+	body := lr.Body()
+	switch body.Type() {
+	case pcommon.ValueTypeStr:
+		s := body.Str()
+		if len(s) > 0 && s[0] == '[' {
+			ok = mesh.ParseAccessLogText(s, o)
+		} else if t := strings.TrimLeft(s, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+			ok = mesh.ParseAccessLogJSON(s, o)
+		}
+	case pcommon.ValueTypeMap:
+		ok = mesh.ReadAccessLogMap(body.Map(), o)
+	}
+	if !ok && lr.Attributes().Len() >= 3 {
+		ok = mesh.ReadAccessLogMap(lr.Attributes(), o)
+	}
+	if !ok {
+		return false
+	}
+	ts := lr.Timestamp()
+	if ts == 0 {
+		ts = lr.ObservedTimestamp()
+	}
+	o.Timestamp = time.Unix(0, int64(ts)).UTC()
+	return true
 }
 
 func saysPod(lr plog.LogRecord) bool {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshinsights/otelcol-insights/internal/engine"
 	"github.com/meshinsights/otelcol-insights/internal/findings"
+	"github.com/meshinsights/otelcol-insights/internal/mesh"
 )
 
 const (
@@ -75,13 +76,24 @@ func (p *insightsProcessor) deliverFindings(ctx context.Context, batch []finding
 	return p.findingsOut.ConsumeLogs(ctx, ld)
 }
 
+// The process functions read the batch, never change it, and keep nothing of it: the
+// engine's rules copy what they keep out of the observations.
+
 func (p *insightsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	p.shared.engine.Inspected(ctx, signalTraces, td.SpanCount())
+	eng := p.shared.engine
+	eng.Inspected(ctx, signalTraces, td.SpanCount())
+	if eng.ObservesSpans() {
+		eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) { mesh.ReadSpans(td, b.Span) })
+	}
 	return td, nil
 }
 
 func (p *insightsProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
-	p.shared.engine.Inspected(ctx, signalMetrics, md.DataPointCount())
+	eng := p.shared.engine
+	eng.Inspected(ctx, signalMetrics, md.DataPointCount())
+	if eng.ObservesMetrics() {
+		eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) { eng.MetricsReader().Read(md, b.Metric, nil) })
+	}
 	return md, nil
 }
 
