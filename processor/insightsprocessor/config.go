@@ -56,6 +56,8 @@ type FindingsConfig struct {
 	MaxActive int `mapstructure:"max_active"`
 	// MaxRetryBackoff caps the backoff after a retryable delivery error.
 	MaxRetryBackoff time.Duration `mapstructure:"max_retry_backoff"`
+	// ResolveAfter resolves a traffic finding once no evidence has supported it for this long.
+	ResolveAfter time.Duration `mapstructure:"resolve_after"`
 }
 
 // InventoryConfig bounds the Kubernetes inventory.
@@ -226,6 +228,9 @@ func (cfg *Config) Validate() error {
 	if cfg.Findings.ReemitInterval < 0 {
 		errs = append(errs, fmt.Errorf("findings.reemit_interval: must not be negative (0 disables re-emission), got %s", cfg.Findings.ReemitInterval))
 	}
+	if cfg.Findings.ResolveAfter <= 0 {
+		errs = append(errs, fmt.Errorf("findings.resolve_after: must be positive, got %s", cfg.Findings.ResolveAfter))
+	}
 	if cfg.Findings.MaxPending <= 0 {
 		errs = append(errs, fmt.Errorf("findings.max_pending: must be positive, got %d", cfg.Findings.MaxPending))
 	}
@@ -252,6 +257,7 @@ func createDefaultConfig() component.Config {
 			MaxPending:      10000,
 			MaxActive:       10000,
 			MaxRetryBackoff: 30 * time.Second,
+			ResolveAfter:    15 * time.Minute,
 		},
 		Inventory: InventoryConfig{MaxPods: 200000},
 		Rules:     defaultRulesConfig(),

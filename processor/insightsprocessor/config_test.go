@@ -39,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 					MaxPending:      500,
 					MaxActive:       2000,
 					MaxRetryBackoff: time.Minute,
+					ResolveAfter:    5 * time.Minute,
 				}
 				c.Inventory.MaxPods = 5000
 				c.Rules.AppUID1337.Enabled = false
@@ -55,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "zero_pending"), errMsg: "findings.max_pending: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "backoff_below_flush"), errMsg: "findings.max_retry_backoff: must be at least findings.flush_interval"},
 		{id: component.NewIDWithName(metadata.Type, "zero_pods"), errMsg: "inventory.max_pods: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "zero_resolve_after"), errMsg: "findings.resolve_after: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "bad_allow_sources"), errMsg: `rules::plaintext_inbound: allow_sources: [0] "10.0.0.0/33": not a valid CIDR`},
 		{id: component.NewIDWithName(metadata.Type, "bad_allow_hosts"), errMsg: `rules::passthrough_egress: allow_hosts: [0] "[a-": not a valid host glob`},
 	}

@@ -103,6 +103,7 @@ func engineConfig(cfg *Config) engine.Config {
 		MaxPending:      cfg.Findings.MaxPending,
 		MaxActive:       cfg.Findings.MaxActive,
 		MaxRetryBackoff: cfg.Findings.MaxRetryBackoff,
+		ResolveAfter:    cfg.Findings.ResolveAfter,
 		MaxPods:         cfg.Inventory.MaxPods,
 		PodRules:        podRules,
 		Traffic:         engine.TrafficConfig{Rules: cfg.Rules.trafficRules(cfg.ruleEnabled), Node: cfg.Kubernetes.NodeName},
