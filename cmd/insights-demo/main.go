@@ -112,8 +112,11 @@ func waitAndShow(out io.Writer, c *collectorrun.Collector, shown *int, timeout t
 func printFinding(out io.Writer, f collectorrun.FindingRecord) {
 	fmt.Fprintf(out, "\n  [%s] %s  %s  (%s)\n", f.SeverityText, f.Attr("insight.rule"), f.Attr("insight.workload"), f.Attr("insight.state"))
 	fmt.Fprintf(out, "    %s\n", f.Body)
-	fmt.Fprintf(out, "    namespace=%s pod=%s container=%s fingerprint=%s\n",
-		f.ResourceAttr("k8s.namespace.name"), f.ResourceAttr("k8s.pod.name"), f.ResourceAttr("k8s.container.name"), f.Attr("insight.fingerprint"))
+	where := fmt.Sprintf("namespace=%s pod=%s", f.ResourceAttr("k8s.namespace.name"), f.ResourceAttr("k8s.pod.name"))
+	if c := f.ResourceAttr("k8s.container.name"); c != "" {
+		where += " container=" + c
+	}
+	fmt.Fprintf(out, "    %s fingerprint=%s\n", where, f.Attr("insight.fingerprint"))
 	var ev []string
 	for k, v := range f.Attributes {
 		if name, ok := strings.CutPrefix(k, "insight.evidence."); ok {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Collector is a running collector process.
@@ -136,7 +137,20 @@ func (c *Collector) PostLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.OTLPHTTP+"/v1/logs", bytes.NewReader(body))
+	return c.post(ctx, "/v1/logs", body)
+}
+
+// PostTraces sends a batch to the OTLP/HTTP receiver as protobuf.
+func (c *Collector) PostTraces(ctx context.Context, td ptrace.Traces) error {
+	body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return err
+	}
+	return c.post(ctx, "/v1/traces", body)
+}
+
+func (c *Collector) post(ctx context.Context, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.OTLPHTTP+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -148,7 +162,7 @@ func (c *Collector) PostLogs(ctx context.Context, ld plog.Logs) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("OTLP/HTTP logs: %s: %s", resp.Status, msg)
+		return fmt.Errorf("OTLP/HTTP %s: %s: %s", path, resp.Status, msg)
 	}
 	return nil
 }

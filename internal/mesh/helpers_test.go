@@ -1,10 +1,9 @@
 package mesh
 
 import (
+	"github.com/meshinsights/otelcol-insights/internal/meshsim"
+
 	"bufio"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -293,155 +292,10 @@ func parsePromSample(line string) (promSample, error) {
 
 // --- Tempo JSON (Kiali's fixtures) -> ptrace ---
 
-type tempoAttr struct {
-	Key   string `json:"key"`
-	Value struct {
-		StringValue *string      `json:"stringValue"`
-		IntValue    *json.Number `json:"intValue"`
-		BoolValue   *bool        `json:"boolValue"`
-		DoubleValue *float64     `json:"doubleValue"`
-	} `json:"value"`
-}
-
-type tempoSpan struct {
-	TraceID           string      `json:"traceId"`
-	SpanID            string      `json:"spanId"`
-	SpanIDSearch      string      `json:"spanID"`
-	ParentSpanID      string      `json:"parentSpanId"`
-	Name              string      `json:"name"`
-	Kind              string      `json:"kind"`
-	StartTimeUnixNano string      `json:"startTimeUnixNano"`
-	EndTimeUnixNano   string      `json:"endTimeUnixNano"`
-	DurationNanos     string      `json:"durationNanos"`
-	Attributes        []tempoAttr `json:"attributes"`
-}
-
-type tempoFile struct {
-	// Tempo's trace-by-ID response: OTLP JSON with `batches` and base64 IDs.
-	Batches []struct {
-		Resource struct {
-			Attributes []tempoAttr `json:"attributes"`
-		} `json:"resource"`
-		ScopeSpans []struct {
-			Spans []tempoSpan `json:"spans"`
-		} `json:"scopeSpans"`
-	} `json:"batches"`
-	// Tempo's search response: traces with span sets (hex IDs, no kind; service.name is a
-	// span attribute).
-	Traces []struct {
-		TraceID string `json:"traceID"`
-		SpanSet struct {
-			Spans []tempoSpan `json:"spans"`
-		} `json:"spanSet"`
-	} `json:"traces"`
-}
-
 // loadTempo reads a Tempo JSON file (either response shape) into ptrace.Traces.
 func loadTempo(t testing.TB, rel string) ptrace.Traces {
 	t.Helper()
-	var f tempoFile
-	require.NoError(t, json.Unmarshal([]byte(readRepoFile(t, rel)), &f))
-	td := ptrace.NewTraces()
-	for _, b := range f.Batches {
-		rs := td.ResourceSpans().AppendEmpty()
-		putTempoAttrs(t, rs.Resource().Attributes(), b.Resource.Attributes)
-		for _, ss := range b.ScopeSpans {
-			spans := rs.ScopeSpans().AppendEmpty().Spans()
-			for _, s := range ss.Spans {
-				sp := spans.AppendEmpty()
-				var tid pcommon.TraceID
-				var sid, pid pcommon.SpanID
-				copy(tid[:], b64(t, s.TraceID))
-				copy(sid[:], b64(t, s.SpanID))
-				copy(pid[:], b64(t, s.ParentSpanID))
-				sp.SetTraceID(tid)
-				sp.SetSpanID(sid)
-				sp.SetParentSpanID(pid)
-				fillTempoSpan(t, sp, s)
-			}
-		}
-	}
-	for _, tr := range f.Traces {
-		var tid pcommon.TraceID
-		copy(tid[:], hexID(t, tr.TraceID, 16))
-		for _, s := range tr.SpanSet.Spans {
-			rs := td.ResourceSpans().AppendEmpty()
-			sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-			var sid pcommon.SpanID
-			copy(sid[:], hexID(t, s.SpanIDSearch, 8))
-			sp.SetTraceID(tid)
-			sp.SetSpanID(sid)
-			fillTempoSpan(t, sp, s)
-			if v, ok := sp.Attributes().Get("service.name"); ok {
-				rs.Resource().Attributes().PutStr("service.name", v.Str())
-				sp.Attributes().Remove("service.name")
-			}
-		}
-	}
+	td, err := meshsim.LoadTempo(repoFile(t, rel))
+	require.NoError(t, err)
 	return td
-}
-
-func fillTempoSpan(t testing.TB, sp ptrace.Span, s tempoSpan) {
-	sp.SetName(s.Name)
-	switch s.Kind {
-	case "SPAN_KIND_SERVER":
-		sp.SetKind(ptrace.SpanKindServer)
-	case "SPAN_KIND_CLIENT":
-		sp.SetKind(ptrace.SpanKindClient)
-	case "SPAN_KIND_INTERNAL":
-		sp.SetKind(ptrace.SpanKindInternal)
-	}
-	start := nanos(t, s.StartTimeUnixNano)
-	sp.SetStartTimestamp(pcommon.Timestamp(start))
-	if s.EndTimeUnixNano != "" {
-		sp.SetEndTimestamp(pcommon.Timestamp(nanos(t, s.EndTimeUnixNano)))
-	} else {
-		sp.SetEndTimestamp(pcommon.Timestamp(start + nanos(t, s.DurationNanos)))
-	}
-	putTempoAttrs(t, sp.Attributes(), s.Attributes)
-}
-
-func putTempoAttrs(t testing.TB, m pcommon.Map, attrs []tempoAttr) {
-	for _, a := range attrs {
-		switch v := a.Value; {
-		case v.StringValue != nil:
-			m.PutStr(a.Key, *v.StringValue)
-		case v.IntValue != nil:
-			n, err := v.IntValue.Int64()
-			require.NoError(t, err)
-			m.PutInt(a.Key, n)
-		case v.BoolValue != nil:
-			m.PutBool(a.Key, *v.BoolValue)
-		case v.DoubleValue != nil:
-			m.PutDouble(a.Key, *v.DoubleValue)
-		default:
-			t.Fatalf("attribute %s: unsupported value", a.Key)
-		}
-	}
-}
-
-func nanos(t testing.TB, s string) uint64 {
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	require.NoError(t, err)
-	return n
-}
-
-func b64(t testing.TB, s string) []byte {
-	if s == "" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	require.NoError(t, err)
-	return b
-}
-
-// hexID decodes a hex ID that Tempo may print without its leading zeros.
-func hexID(t testing.TB, s string, size int) []byte {
-	s = strings.Repeat("0", 2*size-len(s)) + s
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
 }

@@ -5,10 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,10 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/meshinsights/otelcol-insights/internal/collectorrun"
+	"github.com/meshinsights/otelcol-insights/internal/meshsim"
 )
 
 // envoyStats serves a real Prometheus text fixture the way a sidecar's :15090 does, every
@@ -168,9 +164,10 @@ func TestMutualTLSScrapesAndKialiTracesYieldNoPlaintextOrBypass(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	td := loadTempo(t, "../../testdata/real/kiali/responseTrace.json")
+	td, err := meshsim.LoadTempo("../../testdata/real/kiali/responseTrace.json")
+	require.NoError(t, err)
 	require.Positive(t, td.SpanCount())
-	require.NoError(t, postTraces(ctx, c, td))
+	require.NoError(t, c.PostTraces(ctx, td))
 
 	// Let at least three scrapes (two of them grown) through the processor.
 	require.Eventually(t, func() bool { return stats.scrapes() >= 4 }, time.Minute, 100*time.Millisecond)
@@ -215,138 +212,4 @@ func TestPlaintextInboundFromRealScrapesWithoutMutualTLS(t *testing.T) {
 	}
 	assert.Contains(t, workloads, "reviews-v1", "productpage's calls arrive at reviews in plaintext")
 	assert.Empty(t, byRule(fs, "sidecar_bypass", "open"))
-}
-
-func postTraces(ctx context.Context, c *collectorrun.Collector, td ptrace.Traces) error {
-	body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.OTLPHTTP+"/v1/traces", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("OTLP/HTTP traces: %s: %s", resp.Status, msg)
-	}
-	return nil
-}
-
-// --- Tempo JSON (Kiali's fixtures) -> ptrace, as internal/mesh's tests read it ---
-
-type tempoAttr struct {
-	Key   string `json:"key"`
-	Value struct {
-		StringValue *string      `json:"stringValue"`
-		IntValue    *json.Number `json:"intValue"`
-		BoolValue   *bool        `json:"boolValue"`
-		DoubleValue *float64     `json:"doubleValue"`
-	} `json:"value"`
-}
-
-type tempoSpan struct {
-	TraceID           string      `json:"traceId"`
-	SpanID            string      `json:"spanId"`
-	ParentSpanID      string      `json:"parentSpanId"`
-	Name              string      `json:"name"`
-	Kind              string      `json:"kind"`
-	StartTimeUnixNano string      `json:"startTimeUnixNano"`
-	EndTimeUnixNano   string      `json:"endTimeUnixNano"`
-	Attributes        []tempoAttr `json:"attributes"`
-}
-
-// tempoFile is Tempo's trace-by-ID response: OTLP JSON with `batches` and base64 IDs.
-type tempoFile struct {
-	Batches []struct {
-		Resource struct {
-			Attributes []tempoAttr `json:"attributes"`
-		} `json:"resource"`
-		ScopeSpans []struct {
-			Spans []tempoSpan `json:"spans"`
-		} `json:"scopeSpans"`
-	} `json:"batches"`
-}
-
-func loadTempo(t *testing.T, path string) ptrace.Traces {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var f tempoFile
-	require.NoError(t, json.Unmarshal(raw, &f))
-	td := ptrace.NewTraces()
-	for _, b := range f.Batches {
-		rs := td.ResourceSpans().AppendEmpty()
-		putTempoAttrs(t, rs.Resource().Attributes(), b.Resource.Attributes)
-		for _, ss := range b.ScopeSpans {
-			spans := rs.ScopeSpans().AppendEmpty().Spans()
-			for _, s := range ss.Spans {
-				sp := spans.AppendEmpty()
-				var tid pcommon.TraceID
-				var sid, pid pcommon.SpanID
-				copy(tid[:], b64(t, s.TraceID))
-				copy(sid[:], b64(t, s.SpanID))
-				copy(pid[:], b64(t, s.ParentSpanID))
-				sp.SetTraceID(tid)
-				sp.SetSpanID(sid)
-				sp.SetParentSpanID(pid)
-				sp.SetName(s.Name)
-				switch s.Kind {
-				case "SPAN_KIND_SERVER":
-					sp.SetKind(ptrace.SpanKindServer)
-				case "SPAN_KIND_CLIENT":
-					sp.SetKind(ptrace.SpanKindClient)
-				case "SPAN_KIND_INTERNAL":
-					sp.SetKind(ptrace.SpanKindInternal)
-				}
-				sp.SetStartTimestamp(pcommon.Timestamp(nanos(t, s.StartTimeUnixNano)))
-				sp.SetEndTimestamp(pcommon.Timestamp(nanos(t, s.EndTimeUnixNano)))
-				putTempoAttrs(t, sp.Attributes(), s.Attributes)
-			}
-		}
-	}
-	return td
-}
-
-func putTempoAttrs(t *testing.T, m pcommon.Map, attrs []tempoAttr) {
-	for _, a := range attrs {
-		switch v := a.Value; {
-		case v.StringValue != nil:
-			m.PutStr(a.Key, *v.StringValue)
-		case v.IntValue != nil:
-			n, err := v.IntValue.Int64()
-			require.NoError(t, err)
-			m.PutInt(a.Key, n)
-		case v.BoolValue != nil:
-			m.PutBool(a.Key, *v.BoolValue)
-		case v.DoubleValue != nil:
-			m.PutDouble(a.Key, *v.DoubleValue)
-		default:
-			t.Fatalf("attribute %s: unsupported value", a.Key)
-		}
-	}
-}
-
-func nanos(t *testing.T, s string) uint64 {
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	require.NoError(t, err)
-	return n
-}
-
-func b64(t *testing.T, s string) []byte {
-	if s == "" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	require.NoError(t, err)
-	return b
 }
