@@ -27,10 +27,12 @@ type Config struct {
 
 // KubernetesConfig configures the live pod/namespace source (a client-go informer).
 type KubernetesConfig struct {
-	// Enabled turns on the informer. Off by default: pod objects then arrive as log
-	// records in the k8sobjects receiver's format.
+	// Enabled turns on the informer: this node's pods and every namespace are watched
+	// (get/list/watch pods and namespaces), and every pod's IPs are indexed. Off by
+	// default: pod objects then arrive as log records in the k8sobjects receiver's format.
 	Enabled bool `mapstructure:"enabled"`
-	// AuthType is serviceAccount or kubeConfig, as in k8s_attributes.
+	// AuthType is serviceAccount or kubeConfig (KUBECONFIG, else ~/.kube/config), as in
+	// k8s_attributes.
 	AuthType string `mapstructure:"auth_type"`
 	// NodeName limits spec rules to this node's pods (usually ${env:K8S_NODE_NAME}).
 	NodeName string `mapstructure:"node_name"`
@@ -206,10 +208,6 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the configuration; errors name the offending key.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.Kubernetes.Enabled {
-		errs = append(errs, errors.New("kubernetes.enabled: the Kubernetes informer is not available in this version yet; "+
-			"leave it false and feed pod objects as log records in the k8sobjects receiver format"))
-	}
 	switch cfg.Kubernetes.AuthType {
 	case authTypeServiceAccount, authTypeKubeConfig:
 	default:

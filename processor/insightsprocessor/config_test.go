@@ -49,7 +49,14 @@ func TestLoadConfig(t *testing.T) {
 				return c
 			}(),
 		},
-		{id: component.NewIDWithName(metadata.Type, "kubernetes_enabled"), errMsg: "kubernetes.enabled: the Kubernetes informer is not available"},
+		{
+			id: component.NewIDWithName(metadata.Type, "kubernetes_enabled"),
+			expected: func() *Config {
+				c := createDefaultConfig().(*Config)
+				c.Kubernetes = KubernetesConfig{Enabled: true, AuthType: "kubeConfig", NodeName: "node-a"}
+				return c
+			}(),
+		},
 		{id: component.NewIDWithName(metadata.Type, "bad_auth_type"), errMsg: `kubernetes.auth_type: "token" is not one of`},
 		{id: component.NewIDWithName(metadata.Type, "bad_uid"), errMsg: "mesh.proxy_uid: -1 is not a valid Linux UID"},
 		{id: component.NewIDWithName(metadata.Type, "zero_flush"), errMsg: "findings.flush_interval: must be positive"},
@@ -80,6 +87,7 @@ func TestLoadConfig(t *testing.T) {
 func TestDefaultConfigMatchesDesignDefaults(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	assert.False(t, cfg.Kubernetes.Enabled, "pod objects arrive as log records unless the informer is enabled")
+	assert.Equal(t, "serviceAccount", cfg.Kubernetes.AuthType)
 	assert.Equal(t, int64(1337), cfg.Mesh.ProxyUID)
 	assert.Equal(t, int64(1337), cfg.Mesh.ProxyGID)
 	assert.Equal(t, time.Second, cfg.Findings.FlushInterval, "new findings within a second")

@@ -69,18 +69,25 @@ func newInsightsProcessor(set processor.Settings, cfg component.Config) (*insigh
 	if !ok {
 		return nil, fmt.Errorf("insights: unexpected config type %T", cfg)
 	}
-	shared, err := sharedEngines.acquire(set.ID, pCfg, func() (*engine.Engine, *processorTelemetry, error) {
+	shared, err := sharedEngines.acquire(set.ID, pCfg, func() (*sharedEngine, error) {
 		tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		tel := newProcessorTelemetry(tb)
-		eng := engine.New(engineConfig(pCfg), engine.Settings{
+		ecfg := engineConfig(pCfg)
+		var ipIndex *inventory.IPIndex
+		if pCfg.Kubernetes.Enabled {
+			// The informer keeps a cluster-wide IP index; the traffic rules read it.
+			ipIndex = inventory.NewIPIndex(inventory.IPIndexOptions{})
+			ecfg.Traffic.PodIPs = ipIndex
+		}
+		eng := engine.New(ecfg, engine.Settings{
 			Logger:    set.Logger,
 			Telemetry: tel,
 			Name:      set.ID.String(),
 		})
-		return eng, tel, nil
+		return &sharedEngine{engine: eng, telemetry: tel, logger: set.Logger, ipIndex: ipIndex}, nil
 	})
 	if err != nil {
 		return nil, err

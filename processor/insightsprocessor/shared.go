@@ -2,11 +2,14 @@ package insightsprocessor
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
+	"go.uber.org/zap"
 
 	"github.com/meshinsights/otelcol-insights/internal/engine"
+	"github.com/meshinsights/otelcol-insights/internal/inventory"
 )
 
 // sharedEngines gives every pipeline that lists the same component ID one engine. The
@@ -27,24 +30,30 @@ type sharedEngine struct {
 	cfg       *Config
 	engine    *engine.Engine
 	telemetry *processorTelemetry
+	logger    *zap.Logger
 
-	mu      sync.Mutex // guards started, running
+	// With kubernetes.enabled: the cluster-wide IP index the traffic rules read, and the
+	// informers feeding it and the engine.
+	ipIndex *inventory.IPIndex
+	source  *inventory.InformerSource
+
+	mu      sync.Mutex // guards running and source
 	running int
 }
 
 // acquire returns the engine for id, creating it with build when there is none for this
 // config yet.
-func (r *engineRegistry) acquire(id component.ID, cfg *Config, build func() (*engine.Engine, *processorTelemetry, error)) (*sharedEngine, error) {
+func (r *engineRegistry) acquire(id component.ID, cfg *Config, build func() (*sharedEngine, error)) (*sharedEngine, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if se, ok := r.entries[id]; ok && se.cfg == cfg {
 		return se, nil
 	}
-	eng, tel, err := build()
+	se, err := build()
 	if err != nil {
 		return nil, err
 	}
-	se := &sharedEngine{registry: r, id: id, cfg: cfg, engine: eng, telemetry: tel}
+	se.registry, se.id, se.cfg = r, id, cfg
 	r.entries[id] = se
 	return se, nil
 }
@@ -65,6 +74,38 @@ func (se *sharedEngine) start(ctx context.Context) error {
 		se.running--
 		return err
 	}
+	if se.cfg.Kubernetes.Enabled {
+		if err := se.startInformers(ctx); err != nil {
+			_ = se.engine.Shutdown(ctx)
+			se.running--
+			return err
+		}
+	}
+	return nil
+}
+
+// startInformers connects to the API server and feeds this node's pods and every
+// namespace to the engine, and every pod's IPs to the index. It returns without waiting
+// for the caches to sync: findings follow as objects arrive.
+func (se *sharedEngine) startInformers(ctx context.Context) error {
+	client, err := inventory.NewClientset(se.cfg.Kubernetes.AuthType, "")
+	if err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	eng := se.engine
+	source, err := inventory.NewInformerSource(client, inventory.InformerOptions{
+		NodeName: se.cfg.Kubernetes.NodeName,
+		Logger:   se.logger,
+	}, func(ev inventory.ObjectEvent) {
+		eng.ApplyObject(context.Background(), ev)
+	}, se.ipIndex)
+	if err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	if err := source.Start(ctx); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	se.source = source
 	return nil
 }
 
@@ -85,6 +126,10 @@ func (se *sharedEngine) shutdown(ctx context.Context) error {
 		delete(se.registry.entries, se.id)
 	}
 	se.registry.mu.Unlock()
+	if se.source != nil {
+		se.source.Shutdown()
+		se.source = nil
+	}
 	err := se.engine.Shutdown(ctx)
 	se.telemetry.shutdown()
 	return err
