@@ -28,7 +28,7 @@ func openOrResolved(fs []collectorrun.FindingRecord, rule, state, pod string) []
 // TestBuiltCollectorWatchesPodsThroughTheAPIServer runs dist/otelcol-insights with
 // kubernetes.enabled against a real kube-apiserver, as the collector's own user (RBAC:
 // get/list/watch pods and namespaces): a pod created through the API yields its findings,
-// deleting it resolves them.
+// an update (a NET_ADMIN debug container) adds one, deleting the pod resolves them.
 func TestBuiltCollectorWatchesPodsThroughTheAPIServer(t *testing.T) {
 	bin := os.Getenv("OTELCOL_INSIGHTS_BIN")
 	if bin == "" {
@@ -78,6 +78,26 @@ func TestBuiltCollectorWatchesPodsThroughTheAPIServer(t *testing.T) {
 			}
 		}
 	}
+
+	// An update through the API: `kubectl debug --profile=netadmin --target=istio-proxy` adds
+	// an ephemeral container with NET_ADMIN and NET_RAW next to the proxy.
+	live, err := admin.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	live.Spec.EphemeralContainers = append(live.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		TargetContainerName: "istio-proxy",
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debugger", Image: "busybox:1.36", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}}},
+		},
+	})
+	_, err = admin.CoreV1().Pods(pod.Namespace).UpdateEphemeralContainers(ctx, pod.Name, live, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	fs, err = c.WaitFindings(ctx, func(fs []collectorrun.FindingRecord) bool {
+		return len(openOrResolved(fs, "net_admin_in_mesh", "open", pod.Name)) > 0
+	})
+	require.NoError(t, err, "the pod update (a NET_ADMIN debug container) yielded no net_admin_in_mesh finding")
+	assert.Equal(t, "debugger", openOrResolved(fs, "net_admin_in_mesh", "open", pod.Name)[0].ResourceAttr("k8s.container.name"))
 
 	require.NoError(t, admin.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
 	fs, err = c.WaitFindings(ctx, func(fs []collectorrun.FindingRecord) bool {
