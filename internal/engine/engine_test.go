@@ -234,3 +234,23 @@ func TestShutdownIsSafeWithoutStartAndTwice(t *testing.T) {
 	require.NoError(t, e.Shutdown(context.Background()))
 	require.NoError(t, e.Shutdown(context.Background()))
 }
+
+func TestPodsOfOtherNodesAreLeftToTheirAgents(t *testing.T) {
+	e := testEngine(t, nil, nil)
+	e.cfg.Traffic.Node = "node-a"
+	sink := &collectingSink{}
+	e.AddSink("logs", sink.deliver)
+
+	elsewhere := sapwnedEvent(t)
+	elsewhere.Pod.Spec.NodeName = "node-b"
+	e.ApplyObject(context.Background(), elsewhere)
+	e.Flush(context.Background())
+	assert.Zero(t, sink.count(), "a pod on node-b is node-b's agent's to report")
+	assert.Zero(t, e.Pods())
+
+	here := sapwnedEvent(t)
+	here.Pod.Spec.NodeName = "node-a"
+	e.ApplyObject(context.Background(), here)
+	e.Flush(context.Background())
+	assert.Positive(t, sink.count())
+}

@@ -20,6 +20,11 @@ const (
 // injection or ambient labels changed (or that is new or gone), every stored pod and
 // template of that namespace is evaluated again.
 func (e *Engine) ApplyObject(ctx context.Context, ev inventory.ObjectEvent) {
+	if ev.Pod != nil && ev.Template == nil && !e.onThisNode(ev.Pod.Spec.NodeName) {
+		// Another node's agent owns this pod's spec findings; its IP is still indexed by the
+		// caller for the traffic rules.
+		return
+	}
 	e.mu.Lock()
 	now := e.set.Now()
 	var previous *inventory.NamespaceInfo
@@ -57,6 +62,12 @@ func (e *Engine) ApplyObject(ctx context.Context, ev inventory.ObjectEvent) {
 	if dropped > 0 {
 		e.set.Telemetry.Dropped(ctx, DropActiveFull, dropped)
 	}
+}
+
+// onThisNode tells whether this collector reports a pod's spec: every pod when no node is
+// configured, else only pods scheduled on this node (as the informer's field selector).
+func (e *Engine) onThisNode(nodeName string) bool {
+	return e.cfg.Traffic.Node == "" || nodeName == e.cfg.Traffic.Node
 }
 
 // checkPod runs every pod rule on a pod or template, with its namespace as the store knows it.

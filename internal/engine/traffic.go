@@ -484,7 +484,7 @@ func (p *enginePods) PodByIP(ip string, at time.Time) (rules.PodRef, bool) {
 	if ref, ok := p.e.traffic.ips.Lookup(ip, at); ok {
 		c = cachedPod{ref: rules.PodRef{
 			Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID, NodeName: ref.NodeName,
-			Meshed: ref.Meshed, HostNetwork: ref.HostNetwork,
+			Controller: ref.Controller, Meshed: ref.Meshed, HostNetwork: ref.HostNetwork,
 		}, ok: true}
 		// The inventory knows this node's pods fully: controller, gateway or not.
 		if pod, ok := p.e.store.Get(ref.Namespace + "/" + ref.Name); ok && (ref.UID == "" || pod.UID == ref.UID) {

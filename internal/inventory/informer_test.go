@@ -252,7 +252,8 @@ func TestInformerSource(t *testing.T) {
 		assert.False(t, rec.hasPod(there.Namespace, there.Name), "a pod of another node reached the handler")
 		ref, ok := index.Lookup("10.244.9.3", time.Time{})
 		require.True(t, ok, "the IP index is cluster-wide")
-		assert.Equal(t, inventory.PodRef{Namespace: there.Namespace, Name: there.Name, UID: "uid-elsewhere", NodeName: "worker-9", Meshed: true}, ref)
+		assert.Equal(t, inventory.PodRef{Namespace: there.Namespace, Name: there.Name, UID: "uid-elsewhere", NodeName: "worker-9",
+			Controller: inventory.Controller{Kind: "Job", Name: "train-model-run-42"}, Meshed: true}, ref)
 		_, ok = index.Lookup(here.Status.PodIP, time.Time{})
 		assert.True(t, ok)
 

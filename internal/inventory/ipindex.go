@@ -20,6 +20,9 @@ type PodRef struct {
 	Name      string
 	UID       string
 	NodeName  string
+	// Controller is the pod's top-level controller, so findings about a pod on another
+	// node name what has to change (and keep their fingerprint across rollouts).
+	Controller Controller
 	// Meshed: a sidecar proxy is present (FromPod's definition).
 	Meshed bool
 	// HostNetwork: the IP is its node's, shared with every host-network pod there.
@@ -94,6 +97,9 @@ type indexKey struct {
 type indexedPod struct {
 	namespace, node unique.Handle[string]
 	name, uid       string
+	// controllerKind is interned: a handful of kinds across every pod.
+	controllerKind unique.Handle[string]
+	controllerName string
 	// resourceVersion is 0 when it is not a number: such a version is taken as newer.
 	resourceVersion uint64
 	// ips are the IPs the pod holds now: none before it has one and after it ended.
@@ -174,6 +180,7 @@ func (x *IPIndex) Lookup(ip string, at time.Time) (PodRef, bool) {
 		Name:        p.name,
 		UID:         p.uid,
 		NodeName:    p.node.Value(),
+		Controller:  Controller{Kind: p.controllerKind.Value(), Name: p.controllerName},
 		Meshed:      p.meshed,
 		HostNetwork: p.hostNetwork,
 	}, true
@@ -232,6 +239,8 @@ func (x *IPIndex) toIndexed(p *corev1.Pod) *indexedPod {
 		meshed:      FromPod(p, DefaultProxyIdentity()).Meshed,
 		terminal:    p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed,
 	}
+	ctrl := controllerOf(p)
+	out.controllerKind, out.controllerName = unique.Make(ctrl.Kind), ctrl.Name
 	if rv, err := strconv.ParseUint(p.ResourceVersion, 10, 64); err == nil {
 		out.resourceVersion = rv
 	}

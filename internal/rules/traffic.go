@@ -27,8 +27,7 @@ type PodRef struct {
 	Name      string
 	UID       string
 	NodeName  string
-	// Controller is the pod's top-level controller; zero when unknown (the cluster-wide IP
-	// index keeps none for pods this node's inventory does not hold).
+	// Controller is the pod's top-level controller; zero when it has none.
 	Controller inventory.Controller
 	// Meshed: a sidecar proxy is present.
 	Meshed bool

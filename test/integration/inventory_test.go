@@ -207,7 +207,8 @@ func TestInformerSource(t *testing.T) {
 			return ok && ref.Name == other.Name
 		}, eventWait, 20*time.Millisecond, "the IP index never saw the other node's pod")
 		ref, _ := index.Lookup("10.244.9.3", time.Time{})
-		assert.Equal(t, inventory.PodRef{Namespace: other.Namespace, Name: other.Name, UID: ref.UID, NodeName: "worker-9", Meshed: true}, ref)
+		assert.Equal(t, inventory.PodRef{Namespace: other.Namespace, Name: other.Name, UID: ref.UID, NodeName: "worker-9",
+			Controller: inventory.Controller{Kind: "Job", Name: "train-model-run-42"}, Meshed: true}, ref)
 		assert.NotEmpty(t, ref.UID)
 		// Both informers watch the same apiserver: by now the node informer would have it.
 		_, delivered := rec.find(func(ev inventory.ObjectEvent) bool { return ev.Pod != nil && ev.Pod.Name == other.Name })
