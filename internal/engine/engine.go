@@ -31,6 +31,11 @@ type Config struct {
 	// (DefaultResolveAfter when zero); Traffic configures traffic inspection (traffic.go).
 	ResolveAfter time.Duration
 	Traffic      TrafficConfig
+	// PullInterval is the k8sobjects receiver's pull interval; an object delivered as a
+	// pull-mode snapshot that missed MissedPulls pulls in a row is taken as deleted
+	// (pulled.go). Zero values take DefaultPullInterval and DefaultMissedPulls.
+	PullInterval time.Duration
+	MissedPulls  int
 }
 
 // Settings are the engine's collaborators.
@@ -54,7 +59,8 @@ type Engine struct {
 	sinks         []*Sink
 	expectedSinks int
 	started       bool
-	traffic       *trafficState // guarded by mu too (see traffic.go)
+	traffic       *trafficState  // guarded by mu too (see traffic.go)
+	pulled        *pulledTracker // guarded by mu too (see pulled.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -77,6 +83,7 @@ func New(cfg Config, set Settings) *Engine {
 		store:   inventory.NewStore(cfg.MaxPods),
 		tracker: findings.NewTracker(findings.TrackerConfig{ReemitInterval: cfg.ReemitInterval, MaxActive: cfg.MaxActive}),
 		traffic: newTrafficState(cfg, set),
+		pulled:  newPulledTracker(cfg),
 	}
 }
 
@@ -187,6 +194,7 @@ func (e *Engine) loop(stop <-chan struct{}, done chan<- struct{}) {
 // The loop calls it on every tick; tests call it directly.
 func (e *Engine) Flush(ctx context.Context) {
 	now := e.set.Now()
+	e.expirePulled(ctx, now) // pull-mode objects that stopped appearing are deleted (pulled.go)
 	e.mu.Lock()
 	e.expireTrafficLocked(ctx, now) // traffic findings: confirm held ones, resolve stale ones (traffic.go)
 	e.dispatchDueLocked(ctx, now)

@@ -20,13 +20,17 @@ const (
 // injection or ambient labels changed (or that is new or gone), every stored pod and
 // template of that namespace is evaluated again.
 func (e *Engine) ApplyObject(ctx context.Context, ev inventory.ObjectEvent) {
-	if ev.Pod != nil && ev.Template == nil && !e.onThisNode(ev.Pod.Spec.NodeName) {
-		// Another node's agent owns this pod's spec findings; its IP is still indexed by the
-		// caller for the traffic rules.
-		return
-	}
 	e.mu.Lock()
 	now := e.set.Now()
+	if !e.pulled.note(ev, now) {
+		e.set.Telemetry.Refused(ctx, storePulled, 1)
+	}
+	if ev.Pod != nil && ev.Template == nil && !e.onThisNode(ev.Pod.Spec.NodeName) {
+		// Another node's agent owns this pod's spec findings; its IP is still indexed by the
+		// caller for the traffic rules (and its staleness tracked above, for the index).
+		e.mu.Unlock()
+		return
+	}
 	var previous *inventory.NamespaceInfo
 	if ev.Namespace != nil {
 		previous = e.store.Namespace(ev.Namespace.Name)

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/meshinsights/otelcol-insights/internal/engine"
 	"github.com/meshinsights/otelcol-insights/internal/rules"
 )
 
@@ -66,6 +67,12 @@ type FindingsConfig struct {
 type InventoryConfig struct {
 	// MaxPods bounds the pods kept; pods beyond it are refused and counted.
 	MaxPods int `mapstructure:"max_pods"`
+	// PullInterval is the k8sobjects receiver's pull `interval` (its default is 1h) for
+	// objects that arrive as pull-mode snapshots: pull mode never says DELETED, so an
+	// object missing from MissedPulls pulls in a row is taken as deleted (its findings
+	// resolve, its IPs leave the index). Watch-mode and informer objects are not affected.
+	PullInterval time.Duration `mapstructure:"pull_interval"`
+	MissedPulls  int           `mapstructure:"missed_pulls"`
 }
 
 // RuleToggle is the configuration every rule has.
@@ -75,7 +82,14 @@ type RuleToggle struct {
 
 // RulesConfig has one entry per rule, keyed by rule ID.
 type RulesConfig struct {
-	AppUID1337 RuleToggle `mapstructure:"app_uid_1337"`
+	AppUID1337              RuleToggle           `mapstructure:"app_uid_1337"`
+	AppGID1337              RuleToggle           `mapstructure:"app_gid_1337"`
+	SharedProcessNamespace  RuleToggle           `mapstructure:"shared_process_namespace"`
+	ProxyCredentialsMounted RuleToggle           `mapstructure:"proxy_credentials_mounted"`
+	CaptureWeakened         RuleToggle           `mapstructure:"capture_weakened"`
+	NetAdminInMesh          RuleToggle           `mapstructure:"net_admin_in_mesh"`
+	HostNetworkInMesh       RuleToggle           `mapstructure:"host_network_in_mesh"`
+	MissingSidecar          MissingSidecarConfig `mapstructure:"missing_sidecar"`
 
 	SidecarBypass      SidecarBypassConfig     `mapstructure:"sidecar_bypass"`
 	PlaintextInbound   PlaintextInboundConfig  `mapstructure:"plaintext_inbound"`
@@ -84,6 +98,15 @@ type RulesConfig struct {
 	InboundPassthrough RuleToggle              `mapstructure:"inbound_passthrough"`
 	AuthzDenialSpike   AuthzDenialSpikeConfig  `mapstructure:"authz_denial_spike"`
 	NewEdge            NewEdgeConfig           `mapstructure:"new_edge"`
+}
+
+// MissingSidecarConfig configures missing_sidecar.
+type MissingSidecarConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// ExcludedNamespaces are never reported; the default is kube-system and istio-system.
+	// The collector's own namespace (POD_NAMESPACE, else the service account's namespace
+	// file) is always added.
+	ExcludedNamespaces []string `mapstructure:"excluded_namespaces"`
 }
 
 // SidecarBypassConfig configures sidecar_bypass.
@@ -166,7 +189,15 @@ func (c *NewEdgeConfig) Validate() error {
 func defaultRulesConfig() RulesConfig {
 	on := RuleToggle{Enabled: true}
 	return RulesConfig{
-		AppUID1337:         on,
+		AppUID1337:              on,
+		AppGID1337:              on,
+		SharedProcessNamespace:  on,
+		ProxyCredentialsMounted: on,
+		CaptureWeakened:         on,
+		NetAdminInMesh:          on,
+		HostNetworkInMesh:       on,
+		MissingSidecar: MissingSidecarConfig{RuleToggle: on,
+			ExcludedNamespaces: rules.DefaultMissingSidecarExcludedNamespaces()},
 		SidecarBypass:      SidecarBypassConfig{RuleToggle: on, ConfirmAfter: rules.DefaultSidecarBypassConfirmAfter},
 		PlaintextInbound:   PlaintextInboundConfig{RuleToggle: on},
 		PassthroughEgress:  PassthroughEgressConfig{RuleToggle: on},
@@ -242,6 +273,12 @@ func (cfg *Config) Validate() error {
 	if cfg.Inventory.MaxPods <= 0 {
 		errs = append(errs, fmt.Errorf("inventory.max_pods: must be positive, got %d", cfg.Inventory.MaxPods))
 	}
+	if cfg.Inventory.PullInterval <= 0 {
+		errs = append(errs, fmt.Errorf("inventory.pull_interval: must be positive, got %s", cfg.Inventory.PullInterval))
+	}
+	if cfg.Inventory.MissedPulls <= 0 {
+		errs = append(errs, fmt.Errorf("inventory.missed_pulls: must be positive, got %d", cfg.Inventory.MissedPulls))
+	}
 	return errors.Join(errs...)
 }
 
@@ -257,7 +294,7 @@ func createDefaultConfig() component.Config {
 			MaxRetryBackoff: 30 * time.Second,
 			ResolveAfter:    15 * time.Minute,
 		},
-		Inventory: InventoryConfig{MaxPods: 200000},
+		Inventory: InventoryConfig{MaxPods: 200000, PullInterval: engine.DefaultPullInterval, MissedPulls: engine.DefaultMissedPulls},
 		Rules:     defaultRulesConfig(),
 	}
 }

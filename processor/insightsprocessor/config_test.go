@@ -41,8 +41,10 @@ func TestLoadConfig(t *testing.T) {
 					MaxRetryBackoff: time.Minute,
 					ResolveAfter:    5 * time.Minute,
 				}
-				c.Inventory.MaxPods = 5000
+				c.Inventory = InventoryConfig{MaxPods: 5000, PullInterval: 10 * time.Minute, MissedPulls: 3}
 				c.Rules.AppUID1337.Enabled = false
+				c.Rules.HostNetworkInMesh.Enabled = false
+				c.Rules.MissingSidecar.ExcludedNamespaces = []string{"kube-system", "istio-system", "batch-legacy"}
 				c.Rules.PassthroughEgress.AllowHosts = []string{"*.amazonaws.com", "api.github.com"}
 				c.Rules.PlaintextInbound.AllowSources = []string{"10.0.0.0/8", "monitoring/prometheus"}
 				c.Rules.NewEdge.LearningWindow = time.Hour
@@ -63,6 +65,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "zero_pending"), errMsg: "findings.max_pending: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "backoff_below_flush"), errMsg: "findings.max_retry_backoff: must be at least findings.flush_interval"},
 		{id: component.NewIDWithName(metadata.Type, "zero_pods"), errMsg: "inventory.max_pods: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "zero_pull_interval"), errMsg: "inventory.pull_interval: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "zero_missed_pulls"), errMsg: "inventory.missed_pulls: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "zero_resolve_after"), errMsg: "findings.resolve_after: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "bad_allow_sources"), errMsg: `rules::plaintext_inbound: allow_sources: [0] "10.0.0.0/33": not a valid CIDR`},
 		{id: component.NewIDWithName(metadata.Type, "bad_allow_hosts"), errMsg: `rules::passthrough_egress: allow_hosts: [0] "[a-": not a valid host glob`},
@@ -92,6 +96,38 @@ func TestDefaultConfigMatchesDesignDefaults(t *testing.T) {
 	assert.Equal(t, int64(1337), cfg.Mesh.ProxyGID)
 	assert.Equal(t, time.Second, cfg.Findings.FlushInterval, "new findings within a second")
 	assert.Equal(t, 10000, cfg.Findings.MaxPending)
-	assert.True(t, cfg.Rules.AppUID1337.Enabled)
+	assert.Equal(t, time.Hour, cfg.Inventory.PullInterval, "the k8sobjects receiver's default pull interval")
+	assert.Equal(t, []string{"kube-system", "istio-system"}, cfg.Rules.MissingSidecar.ExcludedNamespaces)
 	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestEveryRuleHasAnEnabledToggleOnByDefault(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	ids := map[string]bool{}
+	for _, r := range engineConfig(cfg).PodRules {
+		ids[r.Rule().ID] = true
+	}
+	for _, r := range engineConfig(cfg).Traffic.Rules {
+		ids[r.Rule().ID] = true
+	}
+	require.Len(t, ids, 15, "every rule of the catalogue is on by default")
+
+	// Turning each one off through its own key removes exactly that rule.
+	for id := range ids {
+		t.Run(id, func(t *testing.T) {
+			cm := confmap.NewFromStringMap(map[string]any{"rules": map[string]any{id: map[string]any{"enabled": false}}})
+			c := createDefaultConfig().(*Config)
+			require.NoError(t, cm.Unmarshal(c), "rules.%s.enabled is a config key", id)
+			ec := engineConfig(c)
+			left := map[string]bool{}
+			for _, r := range ec.PodRules {
+				left[r.Rule().ID] = true
+			}
+			for _, r := range ec.Traffic.Rules {
+				left[r.Rule().ID] = true
+			}
+			assert.Len(t, left, len(ids)-1)
+			assert.NotContains(t, left, id)
+		})
+	}
 }

@@ -5,6 +5,7 @@ package insightsprocessor // import "github.com/meshinsights/otelcol-insights/pr
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -97,7 +98,11 @@ func newInsightsProcessor(set processor.Settings, cfg component.Config) (*insigh
 
 func engineConfig(cfg *Config) engine.Config {
 	var podRules []rules.PodRule
-	for _, r := range rules.PodRules(rules.RuleOptions{}) {
+	excluded := append(slices.Clone(cfg.Rules.MissingSidecar.ExcludedNamespaces), ownNamespace()...)
+	if excluded == nil {
+		excluded = []string{} // an explicitly empty list excludes nothing
+	}
+	for _, r := range rules.PodRules(rules.RuleOptions{MissingSidecarExcludedNamespaces: excluded}) {
 		if cfg.ruleEnabled(r.Rule().ID) {
 			podRules = append(podRules, r)
 		}
@@ -112,6 +117,8 @@ func engineConfig(cfg *Config) engine.Config {
 		MaxRetryBackoff: cfg.Findings.MaxRetryBackoff,
 		ResolveAfter:    cfg.Findings.ResolveAfter,
 		MaxPods:         cfg.Inventory.MaxPods,
+		PullInterval:    cfg.Inventory.PullInterval,
+		MissedPulls:     cfg.Inventory.MissedPulls,
 		PodRules:        podRules,
 		Traffic:         engine.TrafficConfig{Rules: cfg.Rules.trafficRules(cfg.ruleEnabled), Node: cfg.Kubernetes.NodeName},
 	}
@@ -122,6 +129,20 @@ func (cfg *Config) ruleEnabled(id string) bool {
 	switch id {
 	case "app_uid_1337":
 		return cfg.Rules.AppUID1337.Enabled
+	case "app_gid_1337":
+		return cfg.Rules.AppGID1337.Enabled
+	case "shared_process_namespace":
+		return cfg.Rules.SharedProcessNamespace.Enabled
+	case "proxy_credentials_mounted":
+		return cfg.Rules.ProxyCredentialsMounted.Enabled
+	case "capture_weakened":
+		return cfg.Rules.CaptureWeakened.Enabled
+	case "net_admin_in_mesh":
+		return cfg.Rules.NetAdminInMesh.Enabled
+	case "host_network_in_mesh":
+		return cfg.Rules.HostNetworkInMesh.Enabled
+	case "missing_sidecar":
+		return cfg.Rules.MissingSidecar.Enabled
 	case "sidecar_bypass":
 		return cfg.Rules.SidecarBypass.Enabled
 	case "plaintext_inbound":
