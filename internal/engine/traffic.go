@@ -51,6 +51,9 @@ const (
 	maxEvidenceList     = 20
 	maxPodsPerFinding   = 50
 	denialAverageWindow = 30 // windows the moving average of denials spans, roughly
+	// statsIgnoredAfterLogDenials: windows after an access-logged denial during which the
+	// destination's rbac.denied stats are not counted (they count the same denials).
+	statsIgnoredAfterLogDenials = 10
 )
 
 // PodIPIndex maps IPs to the pods that held them. inventory.IPIndex implements it; the
@@ -540,9 +543,11 @@ type destination struct {
 
 	windowStart time.Time
 	windowCount int64
-	average     float64 // moving average of denials per window, before the current one
-	sources     []denialSource
-	policies    []string
+	// logDenialsAt is the latest denial an access log reported (telemetry time).
+	logDenialsAt time.Time
+	average      float64 // moving average of denials per window, before the current one
+	sources      []denialSource
+	policies     []string
 }
 
 type denialSource struct {
@@ -617,9 +622,16 @@ func (h *trafficHistory) SeeClient(key rules.DestinationKey, uid string, client 
 }
 
 func (h *trafficHistory) CountDenials(key rules.DestinationKey, uid string, at time.Time, window time.Duration,
-	n int64, source, policy string) rules.DenialWindow {
+	n int64, signal rules.DenialSignal, source, policy string) rules.DenialWindow {
 	d := h.destination(key, uid, at)
 	if d == nil {
+		return rules.DenialWindow{Since: at}
+	}
+	switch {
+	case signal == rules.DenialsFromAccessLogs:
+		d.logDenialsAt = at
+	case !d.logDenialsAt.IsZero() && at.Sub(d.logDenialsAt) < statsIgnoredAfterLogDenials*window:
+		// The access logs count these denials already, with their sources.
 		return rules.DenialWindow{Since: at}
 	}
 	start := at.Truncate(window)

@@ -458,3 +458,43 @@ func TestNoTrafficRulesReadsNothing(t *testing.T) {
 	h.metrics(passthrough("security.ubuntu.com", 1))
 	assert.Empty(t, h.flush())
 }
+
+// rbacDeniedStat is payments' Envoy rbac.denied counter having grown by n since the last scrape.
+func rbacDeniedStat(n float64) mesh.TrafficObservation {
+	return mesh.TrafficObservation{Metric: mesh.MetricRBACDenied, Value: n, Total: 1000, Sighting: mesh.DeltaContinued,
+		PodName: "payments-6d8f9c7b5d-q2xlm", PodNamespace: "shop"}
+}
+
+func TestAuthzDenialSpikeFromEnvoyStatsWithoutAccessLogs(t *testing.T) {
+	h := newTrafficHarness(t, nil)
+	h.pods("clean-deployment-pod.yaml")
+	h.flush()
+	for range 30 { // a steady 4 denials a minute: the baseline
+		h.metrics(rbacDeniedStat(4))
+		h.advance(time.Minute)
+		assert.Empty(t, h.flush())
+	}
+	h.metrics(rbacDeniedStat(60))
+	fs := h.flush()
+	require.Equal(t, []string{"open authz_denial_spike deployment/payments "}, lifecycle(fs))
+	assert.Equal(t, int64(60), evidence(fs[0], "denials").Int)
+	assert.Equal(t, []string{"not recorded (Envoy rbac.denied stat) (60)"}, evidence(fs[0], "top_sources").List)
+}
+
+func TestAuthzDenialsInBothAccessLogsAndStatsAreCountedOnce(t *testing.T) {
+	h := newTrafficHarness(t, nil)
+	h.pods("clean-deployment-pod.yaml", "sapwned-job-uid-1337.yaml")
+	h.flush()
+	burst := make([]string, 60)
+	for i := range burst {
+		burst[i] = rbacDeniedFromJob
+	}
+	h.logs(rbacDeniedFromJob) // the destination is first seen, and learns
+	h.advance(11 * time.Minute)
+	h.logs(burst...)
+	h.metrics(rbacDeniedStat(61)) // the same denials, counted by Envoy
+	fs := h.flush()
+	require.Equal(t, []string{"open authz_denial_spike deployment/payments "}, lifecycle(fs))
+	assert.Equal(t, int64(60), evidence(fs[0], "denials").Int, "the stats do not double the access logs' count")
+	assert.Equal(t, []string{"ai-workloads/train-model-run-42 (60)"}, evidence(fs[0], "top_sources").List)
+}

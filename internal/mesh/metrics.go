@@ -28,6 +28,11 @@ const (
 	MetricResponseBytes   // istio_response_bytes
 	// kubeletstats.
 	MetricPodNetworkIO // k8s.pod.network.io
+	// Envoy RBAC filter stats (exported only when the mesh's stats inclusion names them):
+	// envoy_http_rbac_denied{http_conn_manager_prefix=...}, Istio's untagged
+	// envoy_http_inbound_0_0_0_0_8080_rbac_denied, the network filter's envoy_rbac_denied
+	// ... . Shadow (dry-run) denials are not denials.
+	MetricRBACDenied
 	metricKindCount
 )
 
@@ -44,6 +49,7 @@ var metricKindNames = [...]string{
 	MetricRequestBytes:         "request_bytes",
 	MetricResponseBytes:        "response_bytes",
 	MetricPodNetworkIO:         "pod_network_io",
+	MetricRBACDenied:           "rbac_denied",
 }
 
 func (k MetricKind) String() string {
@@ -73,7 +79,7 @@ func (s MetricKinds) Has(k MetricKind) bool { return k != MetricUnknown && s&(1<
 // them by default would only triple the delta tracker's series.
 var DefaultMetricKinds = KindsOf(MetricRequests, MetricRequestMessages, MetricResponseMessages,
 	MetricTCPConnectionsOpened, MetricTCPConnectionsClosed, MetricTCPSentBytes,
-	MetricTCPReceivedBytes, MetricPodNetworkIO)
+	MetricTCPReceivedBytes, MetricPodNetworkIO, MetricRBACDenied)
 
 // AllMetricKinds is every kind, histograms included.
 var AllMetricKinds = MetricKinds(1<<metricKindCount - 2)
@@ -105,11 +111,14 @@ var metricNames = [...]struct {
 // with `.` instead of `_` (OTLP-native renames such as `istio.requests`). It does not
 // allocate.
 func MetricKindOf(name string) MetricKind {
-	if len(name) < 5 || (name[0] != 'i' && name[0] != 'k') {
+	if len(name) < 5 || (name[0] != 'i' && name[0] != 'k' && name[0] != 'e') {
 		return MetricUnknown
 	}
 	if n := len(name) - len("_total"); n > 0 && (name[n] == '_' || name[n] == '.') && name[n+1:] == "total" {
 		name = name[:n]
+	}
+	if name[0] == 'e' {
+		return envoyMetricKind(name)
 	}
 	for i := range metricNames {
 		if sepEqual(name, metricNames[i].base) {
@@ -117,6 +126,20 @@ func MetricKindOf(name string) MetricKind {
 		}
 	}
 	return MetricUnknown
+}
+
+// envoyMetricKind recognises the Envoy stats this package reads: a name under envoy that
+// ends in rbac_denied (with `_` or `.`), whatever the stat prefix between.
+func envoyMetricKind(name string) MetricKind {
+	const suffix = "rbac_denied"
+	n := len(name) - len(suffix)
+	if n < len("envoy_") || !sepEqual(name[:len("envoy_")], "envoy_") || !sepEqual(name[n:], suffix) {
+		return MetricUnknown
+	}
+	if c := name[n-1]; c != '_' && c != '.' {
+		return MetricUnknown // e.g. ..._xrbac_denied is not the RBAC filter's stat
+	}
+	return MetricRBACDenied
 }
 
 // sepEqual compares a metric name with a base name in which `_` also matches `.`.

@@ -234,6 +234,18 @@ func TestMetricKindOf(t *testing.T) {
 		{"istio_requests_totals", MetricUnknown},
 		{"istio_request", MetricUnknown},
 		{"envoy_cluster_upstream_cx_total", MetricUnknown},
+		// Envoy RBAC filter stats, however the stat prefix was tagged.
+		{"envoy_http_rbac_denied", MetricRBACDenied},
+		{"envoy_http_inbound_0_0_0_0_8080_rbac_denied", MetricRBACDenied},
+		{"envoy_http_inbound_0_0_0_0_8080_rbac_denied_total", MetricRBACDenied},
+		{"envoy_rbac_denied", MetricRBACDenied},
+		{"envoy.http.rbac.denied", MetricRBACDenied},
+		{"envoy_http_rbac_allowed", MetricUnknown},
+		{"envoy_http_inbound_0_0_0_0_8080_rbac_shadow_denied", MetricUnknown},
+		{"envoy_http_rbac_istio_dry_run_allow_shadow_denied", MetricUnknown},
+		{"envoy_http_xrbac_denied", MetricUnknown},
+		{"rbac_denied", MetricUnknown},
+		{"envoy_rbac_denie", MetricUnknown},
 		{"", MetricUnknown},
 		{"_total", MetricUnknown},
 	}

@@ -5,15 +5,18 @@
 // paths, ports or identities they are not allowed.
 //
 // Evidence: inbound access logs whose response code details (HTTP 403) or connection
-// termination details (TCP) are rbac_access_denied_matched_policy[...], counted per
+// termination details (TCP) are rbac_access_denied_matched_policy[...], or, for pods whose
+// access logs do not report denials, the growth of Envoy's rbac.denied stats (when the
+// mesh exports them: proxyStatsMatcher inclusionSuffixes "rbac.denied"); counted per
 // destination pod in fixed windows, against that pod's own moving average of denials per
 // window. The rule fires when a window holds at least the minimum number of denials and
 // more than spikeFactor times the usual.
 //
 // Not a false positive on: an application's own 403s (their details are via_upstream, not
 // rbac_access_denied); a pod with a steady level of denials (that is its baseline); a pod
-// first seen less than its learning window ago (a rescheduled pod learns quietly). Istio's
-// metrics cannot tell RBAC 403s from the application's, so they are not read.
+// first seen less than its learning window ago (a rescheduled pod learns quietly); shadow
+// (dry-run) denials. Istio's standard metrics cannot tell RBAC 403s from the
+// application's, so istio_requests_total is not read for this rule.
 
 package rules
 
@@ -87,8 +90,34 @@ func (r *AuthzDenialSpike) CheckAccessLog(o *mesh.AccessLogObservation, ctx *Tra
 		source = "unknown"
 	}
 	key := DestinationKey{Namespace: dest.Namespace, Pod: dest.Name}
-	w := ctx.History.CountDenials(key, dest.UID, o.Timestamp, AuthzDenialWindow, 1, source, o.RBACPolicy)
-	if o.Timestamp.Sub(w.Since) < r.learning || w.Count < r.minDenials || float64(w.Count) <= authzSpikeFactor*w.Baseline {
+	w := ctx.History.CountDenials(key, dest.UID, o.Timestamp, AuthzDenialWindow, 1, DenialsFromAccessLogs, source, o.RBACPolicy)
+	r.report(ctx, dest, o.Timestamp, w)
+}
+
+// CheckMetric counts the growth of a pod's Envoy rbac.denied stat (the reporting proxy is
+// the destination) and reports a spike. A first sighting says nothing about when its
+// denials happened, so only growth counts.
+func (r *AuthzDenialSpike) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
+	if o.Metric != mesh.MetricRBACDenied || o.Sighting == mesh.DeltaBaseline || o.Value < 1 {
+		return
+	}
+	instanceIP, _ := mesh.SplitHostPort(o.ServiceInstanceID)
+	dest, _, ok := recordPod(ctx, o.PodNamespace, o.PodName, instanceIP, o.Timestamp)
+	if !ok {
+		return
+	}
+	n := int64(min(o.Value, 1e9))
+	key := DestinationKey{Namespace: dest.Namespace, Pod: dest.Name}
+	w := ctx.History.CountDenials(key, dest.UID, o.Timestamp, AuthzDenialWindow, n, DenialsFromStats, statsDenialSource, "")
+	r.report(ctx, dest, o.Timestamp, w)
+}
+
+// statsDenialSource stands for the sources Envoy's counter does not record.
+const statsDenialSource = "not recorded (Envoy rbac.denied stat)"
+
+// report emits a finding when the window is a spike over a baseline learned long enough.
+func (r *AuthzDenialSpike) report(ctx *TrafficContext, dest PodRef, at time.Time, w DenialWindow) {
+	if at.Sub(w.Since) < r.learning || w.Count < r.minDenials || float64(w.Count) <= authzSpikeFactor*w.Baseline {
 		return
 	}
 	f := podFinding(r.Rule(), ctx, dest)

@@ -73,3 +73,62 @@ func TestAuthzDenialSpike(t *testing.T) {
 		})
 	}
 }
+
+// rbacDeniedStat is the growth of reviews' Envoy rbac.denied counter between two scrapes,
+// as MetricsReader emits it: the reporting pod from the scrape's resource, no Istio labels.
+func rbacDeniedStat(at time.Time, grew float64, sighting mesh.DeltaResult) *mesh.TrafficObservation {
+	o := point(at, map[string]string{"k8s.pod.name": "reviews-v1-545db77b95-kx7nm", "k8s.namespace.name": "bookinfo"})
+	o.Metric, o.Value, o.Total, o.Sighting = mesh.MetricRBACDenied, grew, 100+grew, sighting
+	return o
+}
+
+func TestAuthzDenialSpikeFromEnvoyStats(t *testing.T) {
+	at := time.Date(2025, 11, 20, 10, 0, 30, 0, time.UTC)
+	learned := at.Add(-time.Hour)
+	tests := []struct {
+		name     string
+		stat     *mesh.TrafficObservation
+		since    time.Time
+		baseline float64
+		want     []string
+	}{
+		{
+			name: "rbac_denied_counter_jumps_after_learning",
+			stat: rbacDeniedStat(at, 40, mesh.DeltaContinued), since: learned,
+			want: []string{"authz_denial_spike bookinfo deployment/reviews-v1 pod=reviews-v1-545db77b95-kx7nm count=1 |" +
+				" denials=40 baseline_per_window=0.00 window=1m0s top_sources=not recorded (Envoy rbac.denied stat) (40)"},
+		},
+		{
+			name: "first_sighting_of_the_counter_is_history_not_a_burst",
+			stat: rbacDeniedStat(at, 0, mesh.DeltaBaseline), since: learned,
+		},
+		{
+			name: "growth_below_the_minimum",
+			stat: rbacDeniedStat(at, 9, mesh.DeltaContinued), since: learned,
+		},
+		{
+			name: "growth_within_the_pods_own_baseline",
+			stat: rbacDeniedStat(at, 40, mesh.DeltaContinued), since: learned, baseline: 10,
+		},
+		{
+			name: "quiet_while_the_destination_learns",
+			stat: rbacDeniedStat(at, 400, mesh.DeltaContinued),
+		},
+		{
+			name: "other_metrics_are_not_denials",
+			stat: func() *mesh.TrafficObservation {
+				o := rbacDeniedStat(at, 400, mesh.DeltaContinued)
+				o.Metric = mesh.MetricRequests
+				return o
+			}(),
+			since: learned,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := newTrafficRun(t, rules.NewAuthzDenialSpike(0, 0))
+			run.hist.learnedSince, run.hist.baseline = tt.since, tt.baseline
+			assert.Equal(t, tt.want, run.metric(tt.stat).golden())
+		})
+	}
+}

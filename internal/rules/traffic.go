@@ -170,6 +170,16 @@ type EdgeSighting struct {
 	Since time.Time
 }
 
+// DenialSignal is the telemetry RBAC denials were counted from.
+type DenialSignal uint8
+
+const (
+	// DenialsFromAccessLogs: inbound access logs, one record per denial, with its source.
+	DenialsFromAccessLogs DenialSignal = iota
+	// DenialsFromStats: the growth of Envoy's rbac.denied counter, without sources.
+	DenialsFromStats
+)
+
 // DenialWindow is a destination's RBAC denial count in the current window, with its own
 // baseline.
 type DenialWindow struct {
@@ -204,8 +214,9 @@ type TrafficHistory interface {
 	// SeeClient records that dest saw client at time at (telemetry time).
 	SeeClient(dest DestinationKey, destUID string, client WorkloadKey, at time.Time) EdgeSighting
 	// CountDenials adds n RBAC denials at dest at time at, in windows of the given length,
-	// from source (a workload or an IP) naming policy.
-	CountDenials(dest DestinationKey, destUID string, at time.Time, window time.Duration, n int64, source, policy string) DenialWindow
+	// counted from signal, from source (a workload or an IP) naming policy. A destination
+	// whose access logs report denials has its Envoy stats ignored (the same denials twice).
+	CountDenials(dest DestinationKey, destUID string, at time.Time, window time.Duration, n int64, signal DenialSignal, source, policy string) DenialWindow
 	// NotePlaintextPeer records that dest's own metrics attributed plaintext to client.
 	NotePlaintextPeer(dest, client WorkloadKey, at time.Time)
 	// PlaintextPeer reports whether such a note exists for the check.

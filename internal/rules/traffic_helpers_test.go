@@ -119,7 +119,7 @@ func (h *fakeHistory) SeeClient(dest rules.DestinationKey, _ string, client rule
 	return rules.EdgeSighting{Since: since}
 }
 
-func (h *fakeHistory) CountDenials(dest rules.DestinationKey, _ string, at time.Time, window time.Duration, n int64, source, policy string) rules.DenialWindow {
+func (h *fakeHistory) CountDenials(dest rules.DestinationKey, _ string, at time.Time, window time.Duration, n int64, _ rules.DenialSignal, source, policy string) rules.DenialWindow {
 	since := h.first(dest, at)
 	if !h.learnedSince.IsZero() {
 		since = h.learnedSince
@@ -129,8 +129,12 @@ func (h *fakeHistory) CountDenials(dest rules.DestinationKey, _ string, at time.
 	}
 	start := at.Truncate(window)
 	h.denials[dest][start] += n
-	return rules.DenialWindow{Count: h.denials[dest][start], Baseline: h.baseline, Since: since,
-		TopSources: []string{fmt.Sprintf("%s (%d)", source, h.denials[dest][start])}, Policies: []string{policy}}
+	w := rules.DenialWindow{Count: h.denials[dest][start], Baseline: h.baseline, Since: since,
+		TopSources: []string{fmt.Sprintf("%s (%d)", source, h.denials[dest][start])}}
+	if policy != "" {
+		w.Policies = []string{policy}
+	}
+	return w
 }
 
 func (h *fakeHistory) NotePlaintextPeer(dest, client rules.WorkloadKey, _ time.Time) {
