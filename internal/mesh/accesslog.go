@@ -84,7 +84,7 @@ type AccessLogObservation struct {
 type AccessLogStats struct {
 	Records   int // log records inspected
 	Parsed    int // access log observations emitted
-	Malformed int // records that looked like access logs (a `[` text line or a JSON body) but did not parse
+	Malformed int // records that claimed to be access logs but did not parse (see ReadAccessLogRecord)
 }
 
 // minAccessLogKeys is how many of Istio's JSON keys a map must have to be taken for an
@@ -119,18 +119,13 @@ func ReadAccessLogs(ld plog.Logs, emit func(*AccessLogObservation)) AccessLogSta
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				st.Records++
-				ok, looked := readAccessLogRecord(lr, &o)
+				ok, malformed := ReadAccessLogRecord(lr, &o)
 				if !ok {
-					if looked {
+					if malformed {
 						st.Malformed++
 					}
 					continue
 				}
-				ts := lr.Timestamp()
-				if ts == 0 {
-					ts = lr.ObservedTimestamp()
-				}
-				o.Timestamp = time.Unix(0, int64(ts)).UTC()
 				o.PodName, o.PodNamespace, o.PodUID = podName, podNamespace, podUID
 				st.Parsed++
 				emit(&o)
@@ -140,14 +135,44 @@ func ReadAccessLogs(ld plog.Logs, emit func(*AccessLogObservation)) AccessLogSta
 	return st
 }
 
+// ReadAccessLogRecord reads one record as an Envoy access log: a text or JSON body, a map
+// body, or record attributes, tried in that order; the record's timestamp (else its
+// observed timestamp) becomes o.Timestamp. The resource's pod is left to the caller.
+// malformed reports a record that claims to be an access log but does not parse: a text
+// body that starts like Istio's format (`[<digit>...] "`) or a JSON body that is not
+// well-formed. Other records (application logs) are neither.
+func ReadAccessLogRecord(lr plog.LogRecord, o *AccessLogObservation) (ok, malformed bool) {
+	ok, malformed = readAccessLogRecord(lr, o)
+	if !ok {
+		return false, malformed
+	}
+	ts := lr.Timestamp()
+	if ts == 0 {
+		ts = lr.ObservedTimestamp()
+	}
+	o.Timestamp = time.Unix(0, int64(ts)).UTC()
+	return true, false
+}
+
+// looksLikeAccessLogText: Istio's default format starts with `[%START_TIME%] "`; many
+// application logs start with `[` too (`[INFO]`, `[2025-11-20 10:00:00] ...`), so a line
+// must start with a bracketed time followed by a quote to claim to be an access log.
+func looksLikeAccessLogText(s string) bool {
+	if len(s) < 4 || s[0] != '[' || s[1] < '0' || s[1] > '9' {
+		return false
+	}
+	i := strings.IndexByte(s, ']')
+	return i > 0 && i+2 < len(s) && s[i+1] == ' ' && s[i+2] == '"'
+}
+
 func readAccessLogRecord(lr plog.LogRecord, o *AccessLogObservation) (ok, looked bool) {
 	body := lr.Body()
 	switch body.Type() {
 	case pcommon.ValueTypeStr:
 		s := body.Str()
 		if len(s) > 0 && s[0] == '[' {
-			looked = true
 			ok = ParseAccessLogText(s, o)
+			looked = !ok && looksLikeAccessLogText(s)
 		} else if i := skipWS(s, 0); i < len(s) && s[i] == '{' {
 			var wellFormed bool
 			ok, wellFormed = parseAccessLogJSON(s, o)

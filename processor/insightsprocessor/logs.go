@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -23,7 +22,7 @@ const k8sResourceNameAttr = "k8s.resource.name"
 // number of records inspected. Records are only read, never kept.
 func inspectLogs(ctx context.Context, eng *engine.Engine, ld plog.Logs) int {
 	var objects []objectRecord
-	n := 0
+	n, malformed := 0, 0
 	readAccessLogs := eng.ObservesAccessLogs()
 	eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) {
 		var o mesh.AccessLogObservation
@@ -44,14 +43,22 @@ func inspectLogs(ctx context.Context, eng *engine.Engine, ld plog.Logs) int {
 						objects = append(objects, objectRecord{raw: raw, saysPod: saysPod(lr)})
 						continue
 					}
-					if readAccessLogs && readAccessLog(lr, &o) {
+					if !readAccessLogs {
+						continue
+					}
+					if ok, bad := mesh.ReadAccessLogRecord(lr, &o); ok {
 						o.PodName, o.PodNamespace, o.PodUID = podName, podNamespace, podUID
 						b.AccessLog(&o)
+					} else if bad {
+						malformed++
 					}
 				}
 			}
 		}
 	})
+	for range malformed {
+		eng.Undecodable(ctx, signalLogs, "malformed_access_log")
+	}
 	for _, obj := range objects {
 		applyObject(ctx, eng, obj)
 	}
@@ -91,37 +98,6 @@ func resourcePod(attrs pcommon.Map) (name, namespace, uid string) {
 		}
 	}
 	return name, namespace, uid
-}
-
-// readAccessLog reads an Envoy access log record the way mesh.ReadAccessLogs does (text or
-// JSON body, map body, then record attributes), so the batch is walked once for objects
-// and access logs together.
-func readAccessLog(lr plog.LogRecord, o *mesh.AccessLogObservation) bool {
-	ok := false
-	body := lr.Body()
-	switch body.Type() {
-	case pcommon.ValueTypeStr:
-		s := body.Str()
-		if len(s) > 0 && s[0] == '[' {
-			ok = mesh.ParseAccessLogText(s, o)
-		} else if t := strings.TrimLeft(s, " \t\r\n"); len(t) > 0 && t[0] == '{' {
-			ok = mesh.ParseAccessLogJSON(s, o)
-		}
-	case pcommon.ValueTypeMap:
-		ok = mesh.ReadAccessLogMap(body.Map(), o)
-	}
-	if !ok && lr.Attributes().Len() >= 3 {
-		ok = mesh.ReadAccessLogMap(lr.Attributes(), o)
-	}
-	if !ok {
-		return false
-	}
-	ts := lr.Timestamp()
-	if ts == 0 {
-		ts = lr.ObservedTimestamp()
-	}
-	o.Timestamp = time.Unix(0, int64(ts)).UTC()
-	return true
 }
 
 func saysPod(lr plog.LogRecord) bool {

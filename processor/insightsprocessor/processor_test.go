@@ -307,3 +307,34 @@ func TestMalformedPodObjectsAreCountedAndSkipped(t *testing.T) {
 }
 
 var _ processor.Factory = NewFactory()
+
+func TestMalformedAccessLogsAreCountedAndSkipped(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	out := new(consumertest.LogsSink)
+	lp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), testConfig(), out)
+	require.NoError(t, err)
+	start(t, lp)
+
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, line := range []string{
+		`[2024-05-14T09:12:01.123Z] "GET /reviews/0 HT`,                           // truncated access log
+		`[2024-05-14T09:12:01.123Z] "GET /reviews/0 HTTP/1.1" abc - via_upstream`, // garbage code
+		`{"start_time": "2024-05-14T09:12:01.123Z", "response_code": 2`,           // cut JSON
+		`[INFO] starting server on :9080`,                                         // an application's own log
+		`GET /healthz 200`,
+	} {
+		recs.AppendEmpty().Body().SetStr(line)
+	}
+	want, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+
+	require.NoError(t, lp.ConsumeLogs(context.Background(), ld))
+	require.NoError(t, lp.Shutdown(context.Background()))
+	got, err := (&plog.ProtoMarshaler{}).MarshalLogs(out.AllLogs()[0])
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the batch passes through whole")
+	metadatatest.AssertEqualProcessorInsightsInputsUndecodable(t, tel, []metricdata.DataPoint[int64]{{
+		Value: 3, Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "malformed_access_log")),
+	}}, metricdatatest.IgnoreTimestamp())
+}
