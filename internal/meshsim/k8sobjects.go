@@ -96,7 +96,7 @@ func AppendWatchRecord(ld plog.Logs, typ WatchType, obj Object, ts time.Time) er
 	lr := newRecord(ld, obj, ts)
 	body := lr.Body().SetEmptyMap()
 	body.PutStr("type", string(typ))
-	if err := body.PutEmptyMap("object").FromRaw(obj); err != nil {
+	if err := putSorted(body.PutEmptyMap("object"), obj); err != nil {
 		return err
 	}
 	lr.Attributes().PutStr("event.domain", "k8s")
@@ -108,7 +108,39 @@ func AppendWatchRecord(ld plog.Logs, typ WatchType, obj Object, ts time.Time) er
 // body is the object itself.
 func AppendPullRecord(ld plog.Logs, obj Object, ts time.Time) error {
 	lr := newRecord(ld, obj, ts)
-	return lr.Body().SetEmptyMap().FromRaw(obj)
+	return putSorted(lr.Body().SetEmptyMap(), obj)
+}
+
+// putSorted fills m from a JSON-shaped map with keys in sorted order at every level, so the
+// same object always encodes to the same bytes (pcommon.Map.FromRaw follows Go's random
+// map order).
+func putSorted(m pcommon.Map, obj map[string]any) error {
+	m.EnsureCapacity(len(obj))
+	for _, k := range sortedKeys(obj) {
+		if err := putValue(m.PutEmpty(k), obj[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putValue(v pcommon.Value, raw any) error {
+	switch t := raw.(type) {
+	case map[string]any:
+		return putSorted(v.SetEmptyMap(), t)
+	case Object:
+		return putSorted(v.SetEmptyMap(), t)
+	case []any:
+		s := v.SetEmptySlice()
+		s.EnsureCapacity(len(t))
+		for _, e := range t {
+			if err := putValue(s.AppendEmpty(), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return v.FromRaw(raw)
 }
 
 func newRecord(ld plog.Logs, obj Object, ts time.Time) plog.LogRecord {
