@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -27,6 +28,7 @@ import (
 type Collector struct {
 	cmd          *exec.Cmd
 	OTLPHTTP     string // host:port of the OTLP/HTTP receiver
+	OTLPGRPC     string // host:port for an OTLP/gRPC receiver (INSIGHTS_OTLP_GRPC), if the config has one
 	Health       string // host:port of the health_check extension
 	Metrics      string // host:port of the collector's own Prometheus metrics
 	FindingsFile string // where the file exporter writes findings
@@ -48,8 +50,8 @@ type Options struct {
 }
 
 // Start launches the collector with free loopback ports exported as INSIGHTS_OTLP_HTTP,
-// INSIGHTS_HEALTH and INSIGHTS_METRICS_PORT, a findings path as INSIGHTS_FINDINGS_FILE,
-// and waits until it reports healthy.
+// INSIGHTS_OTLP_GRPC, INSIGHTS_HEALTH and INSIGHTS_METRICS_PORT, a findings path as
+// INSIGHTS_FINDINGS_FILE, and waits until it reports healthy.
 func Start(ctx context.Context, opts Options) (*Collector, error) {
 	if opts.Dir == "" {
 		d, err := os.MkdirTemp("", "otelcol-insights-run-")
@@ -58,7 +60,7 @@ func Start(ctx context.Context, opts Options) (*Collector, error) {
 		}
 		opts.Dir = d
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +68,7 @@ func Start(ctx context.Context, opts Options) (*Collector, error) {
 		OTLPHTTP:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		Health:       fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		Metrics:      fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		OTLPGRPC:     fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		FindingsFile: filepath.Join(opts.Dir, "findings.jsonl"),
 		Dir:          opts.Dir,
 		exited:       make(chan error, 1),
@@ -73,6 +76,7 @@ func Start(ctx context.Context, opts Options) (*Collector, error) {
 	cmd := exec.Command(opts.Binary, "--config", opts.Config)
 	cmd.Env = append(os.Environ(),
 		"INSIGHTS_OTLP_HTTP="+c.OTLPHTTP,
+		"INSIGHTS_OTLP_GRPC="+c.OTLPGRPC,
 		"INSIGHTS_HEALTH="+c.Health,
 		"INSIGHTS_FINDINGS_FILE="+c.FindingsFile,
 		fmt.Sprintf("INSIGHTS_METRICS_PORT=%d", ports[2]),
@@ -147,6 +151,15 @@ func (c *Collector) PostTraces(ctx context.Context, td ptrace.Traces) error {
 		return err
 	}
 	return c.post(ctx, "/v1/traces", body)
+}
+
+// PostMetrics sends a batch to the OTLP/HTTP receiver as protobuf.
+func (c *Collector) PostMetrics(ctx context.Context, md pmetric.Metrics) error {
+	body, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+	if err != nil {
+		return err
+	}
+	return c.post(ctx, "/v1/metrics", body)
 }
 
 func (c *Collector) post(ctx context.Context, path string, body []byte) error {

@@ -106,3 +106,6 @@ func (c *Collector) PostWatchEvents(ctx context.Context, typ meshsim.WatchType, 
 	}
 	return c.PostLogs(ctx, ld)
 }
+
+// Sender is the collector's OTLP/HTTP receiver as a meshsim.Sender.
+func (c *Collector) Sender() meshsim.Sender { return &meshsim.HTTPSender{Endpoint: c.OTLPHTTP} }
