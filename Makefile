@@ -14,7 +14,7 @@ DIST_BIN  := $(CURDIR)/dist/otelcol-insights
 # Every Go source of the main module: the distribution is rebuilt when one changes.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './internal/tools/*' -not -path './.tools/*' -not -path './test/*') go.mod go.sum builder-config.yaml
 
-.PHONY: all build run test unit-test e2e-test lint bench generate tools clean
+.PHONY: all build run test unit-test e2e-test eval lint bench generate tools clean
 
 all: build
 
@@ -36,13 +36,21 @@ $(DIST_BIN): $(BUILDER) $(GO_SOURCES)
 generate: $(MDATAGEN)
 	cd processor/insightsprocessor && $(MDATAGEN) metadata.yaml
 
-## run: build, start the distribution with testdata/demo/config.yaml, feed the demo pods, show findings
+## run: build, start the distribution with testdata/demo/config.yaml, play meshsim's sapwned scenario
+## over clean background traffic, show findings as they arrive and a summary, then stop
 run: build
 	$(GO) run ./cmd/insights-demo --collector $(DIST_BIN) --config testdata/demo/config.yaml
 
-## test: unit tests with -race, the end-to-end test against the built binary, and the
-## integration tier (the built binary and the informers against a real kube-apiserver)
-test: unit-test e2e-test integration-test
+## eval: every meshsim scenario through the built distribution, scored against its ground truth
+## (precision, recall, time to detect); writes docs/DETECTION.md, fails below precision 0.99,
+## recall 1.0, or on any finding in the clean scenario
+eval: build
+	OTELCOL_INSIGHTS_BIN=$(DIST_BIN) $(GO) test -count=1 -tags eval ./test/eval/
+
+## test: unit tests with -race, the end-to-end test against the built binary, the
+## integration tier (the built binary and the informers against a real kube-apiserver), and
+## the detection-quality eval (meshsim scenarios against ground truth)
+test: unit-test e2e-test integration-test eval
 
 unit-test:
 	$(GO) test -race -count=1 ./...

@@ -1,7 +1,9 @@
 // Command insights-demo is what `make run` runs: it starts the built collector with the
-// demo config, sends it two pods as a k8sobjects receiver would (one like the SAP AI Core
-// case, one clean), prints the findings as they arrive, deletes the offending pod to show
-// the finding resolve, prints a summary and stops.
+// demo config and plays meshsim's sapwned scenario into it: a synthetic Istio mesh (two
+// dozen workloads, mTLS, an ingress gateway) in which, after a quiet baseline, a Job pod
+// runs its trainer as the proxy's UID/GID 1337 (the SAP AI Core pattern). It prints the
+// findings as they arrive, deletes the job to show its findings resolve, ends with a
+// summary table against the scenario's ground truth, and stops.
 package main
 
 import (
@@ -17,139 +19,165 @@ import (
 
 	"github.com/meshinsights/otelcol-insights/internal/collectorrun"
 	"github.com/meshinsights/otelcol-insights/internal/meshsim"
+	"github.com/meshinsights/otelcol-insights/internal/meshsim/replay"
 )
 
 func main() {
 	collector := flag.String("collector", "dist/otelcol-insights", "the built distribution")
 	config := flag.String("config", "testdata/demo/config.yaml", "collector configuration")
-	badPod := flag.String("bad-pod", "testdata/pods/sapwned-job-uid-1337.yaml", "a pod whose app container runs as UID 1337")
-	cleanPod := flag.String("clean-pod", "testdata/pods/clean-deployment-pod.yaml", "a clean meshed pod")
-	timeout := flag.Duration("timeout", 30*time.Second, "how long to wait for each finding")
+	scenario := flag.String("scenario", "sapwned", "meshsim scenario to play (go run ./cmd/meshsim list)")
+	seed := flag.Uint64("seed", 1, "meshsim seed")
+	pace := flag.Duration("tick", 150*time.Millisecond, "wall time per simulated 30s tick")
 	flag.Parse()
-	if err := run(os.Stdout, *collector, *config, *badPod, *cleanPod, *timeout); err != nil {
+	if err := run(os.Stdout, *collector, *config, *scenario, *seed, *pace); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer, bin, config, badPath, cleanPath string, timeout time.Duration) error {
-	bad, err := loadOne(badPath)
+func run(out io.Writer, bin, config, name string, seed uint64, pace time.Duration) error {
+	s, err := meshsim.ScenarioByName(name)
 	if err != nil {
 		return err
 	}
-	clean, err := loadOne(cleanPath)
-	if err != nil {
-		return err
-	}
+	plan := s.Plan(seed)
+	describe(out, plan, s)
 
-	fmt.Fprintf(out, "Starting %s with %s ...\n", bin, config)
-	ctx := context.Background()
-	c, err := collectorrun.Start(ctx, collectorrun.Options{Binary: bin, Config: config})
+	start := time.Now()
+	firstOfRule := map[string]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fmt.Fprintf(out, "Starting %s with %s ...\n\n", bin, config)
+	res, err := replay.Run(ctx, s, replay.Options{
+		Binary: bin, Config: config, Seed: seed, TickPace: pace, Settle: 1500 * time.Millisecond,
+		OnTick: func(b *meshsim.Batch) { onTick(out, plan, b, start) },
+		OnFinding: func(o meshsim.Observed, f collectorrun.FindingRecord) {
+			printFinding(out, o, time.Since(start), !firstOfRule[o.Rule+o.State])
+			firstOfRule[o.Rule+o.State] = true
+		},
+		AfterPlay: deleteAnomalousPods,
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = c.Stop()
-		fmt.Fprintf(out, "\nCollector stopped. Everything it exported is in %s\n", c.FindingsFile)
-	}()
-
-	fmt.Fprintf(out, "\nSending two pods, as the k8sobjects receiver would (watch mode, ADDED):\n")
-	fmt.Fprintf(out, "  %s/%s  runs an app container as UID/GID 1337 with shareProcessNamespace (the SAP AI Core pattern)\n", bad.Namespace(), bad.Name())
-	fmt.Fprintf(out, "  %s/%s  a clean meshed pod\n", clean.Namespace(), clean.Name())
-	if err := c.PostWatchEvents(ctx, meshsim.WatchAdded, bad, clean); err != nil {
-		return err
-	}
-	shown := 0
-	all, err := waitAndShow(out, c, &shown, timeout, func(fs []collectorrun.FindingRecord) bool { return hasState(fs, "open") })
-	if err != nil {
-		return fmt.Errorf("no finding within %s: %w\n%s", timeout, err, c.Output())
-	}
-
-	fmt.Fprintf(out, "\nDeleting %s/%s: its findings resolve.\n", bad.Namespace(), bad.Name())
-	if err := c.PostWatchEvents(ctx, meshsim.WatchDeleted, bad); err != nil {
-		return err
-	}
-	all, err = waitAndShow(out, c, &shown, timeout, func(fs []collectorrun.FindingRecord) bool { return hasState(fs, "resolved") })
-	if err != nil {
-		return fmt.Errorf("no resolved finding within %s: %w", timeout, err)
-	}
-	printSummary(out, all, clean.Name())
+	summary(out, res)
+	fmt.Fprintf(out, "Scores for every scenario: docs/DETECTION.md (make eval).\n")
+	fmt.Fprintf(out, "\nCollector stopped after %s. Everything it exported is in %s\n", time.Since(start).Round(100*time.Millisecond), res.FindingsFile)
 	return nil
 }
 
-func loadOne(path string) (meshsim.Object, error) {
-	objs, err := meshsim.LoadObjects(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(objs) != 1 {
-		return nil, fmt.Errorf("%s: want one object, got %d", path, len(objs))
-	}
-	return objs[0], nil
-}
-
-func hasState(fs []collectorrun.FindingRecord, state string) bool {
-	for _, f := range fs {
-		if f.Attr("insight.state") == state {
-			return true
+func describe(out io.Writer, plan *meshsim.Plan, s meshsim.Scenario) {
+	t := plan.Topology
+	meshed, pods := 0, 0
+	for _, w := range t.Workloads {
+		pods += len(w.Pods)
+		if w.Meshed {
+			meshed++
 		}
 	}
-	return false
+	fmt.Fprintf(out, "otelcol-insights demo: scenario %q\n\n", s.Name)
+	fmt.Fprintf(out, "A synthetic Istio mesh (internal/meshsim) is played into the collector over OTLP: %d namespaces,\n", len(t.Namespaces))
+	fmt.Fprintf(out, "%d workloads (%d with sidecars), %d pods. The collector receives what a node agent would: pod objects\n", len(t.Workloads), meshed, pods)
+	fmt.Fprintf(out, "(k8sobjects format), Envoy access logs, Envoy spans, Istio metrics as the prometheus receiver scrapes\n")
+	fmt.Fprintf(out, "them. Simulated time: one tick = one %s scrape, sent every few hundred milliseconds.\n\n", plan.TickInterval)
+	fmt.Fprintf(out, "Ticks 0-%d: normal traffic (mTLS between sidecars, an ingress gateway, ServiceEntry egress); the\n", plan.AnomalyTick-1)
+	fmt.Fprintf(out, "collector learns who talks to whom. No finding is expected.\n")
+	fmt.Fprintf(out, "Tick %d on: %s.\n\n", plan.AnomalyTick, s.Summary)
 }
 
-// waitAndShow prints findings as they arrive until done accepts them.
-func waitAndShow(out io.Writer, c *collectorrun.Collector, shown *int, timeout time.Duration, done func([]collectorrun.FindingRecord) bool) ([]collectorrun.FindingRecord, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func onTick(out io.Writer, plan *meshsim.Plan, b *meshsim.Batch, start time.Time) {
+	el := time.Since(start).Seconds()
+	switch {
+	case b.Tick == 0:
+		fmt.Fprintf(out, "  %5.1fs  tick %2d  sim %s  the mesh comes up: %d pod/namespace objects, %d access logs, %d spans, %d metric points\n",
+			el, b.Tick, b.Time.Format("15:04"), b.Objects.LogRecordCount(), b.Logs.LogRecordCount(), b.Traces.SpanCount(), b.Metrics.DataPointCount())
+	case b.Tick == plan.AnomalyTick:
+		fmt.Fprintf(out, "  %5.1fs  tick %2d  sim %s  >>> the anomaly starts (%d new pod objects)\n", el, b.Tick, b.Time.Format("15:04"), b.Objects.LogRecordCount())
+	case b.Tick%8 == 0 || b.Tick == plan.Ticks-1:
+		fmt.Fprintf(out, "  %5.1fs  tick %2d  sim %s  %d telemetry items this tick\n", el, b.Tick, b.Time.Format("15:04"), b.Items())
+	}
+}
+
+func printFinding(out io.Writer, o meshsim.Observed, at time.Duration, explain bool) {
+	sev := strings.ToUpper(o.Severity)
+	fmt.Fprintf(out, "  %5.1fs  %-8s %-24s %s (%s)  [%s]\n", at.Seconds(), sev, o.Rule, o.Workload, o.Namespace, o.State)
+	if o.Evidence != "" {
+		fmt.Fprintf(out, "          evidence: %s\n", o.Evidence)
+	}
+	if explain {
+		fmt.Fprintf(out, "          %s\n", o.Body)
+	}
+}
+
+// deleteAnomalousPods deletes the pods the scenario added (the job) and waits for their
+// pod-spec findings to resolve. Traffic findings resolve on their own after
+// findings.resolve_after without evidence (10m in the demo config: not within the demo).
+func deleteAnomalousPods(ctx context.Context, c *collectorrun.Collector, plan *meshsim.Plan) error {
+	var objs []meshsim.Object
+	var names []string
+	for w, tick := range plan.Appear {
+		if tick == 0 {
+			continue
+		}
+		for _, p := range w.Pods {
+			objs = append(objs, meshsim.PodObject(p, 99999999))
+			names = append(names, p.Namespace()+"/"+p.Name)
+		}
+	}
+	if len(objs) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	fmt.Fprintf(os.Stdout, "\nDeleting %s (a DELETED watch event): its pod findings resolve.\n", strings.Join(names, ", "))
+	if err := c.PostWatchEvents(ctx, meshsim.WatchDeleted, objs...); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return c.WaitFindings(ctx, func(fs []collectorrun.FindingRecord) bool {
-		for ; *shown < len(fs); *shown++ {
-			printFinding(out, fs[*shown])
+	_, _ = c.WaitFindings(wctx, func(fs []collectorrun.FindingRecord) bool {
+		n := 0
+		for _, f := range fs {
+			if f.Attr("insight.state") == "resolved" {
+				n++
+			}
 		}
-		return done(fs)
+		return n >= 3
 	})
+	time.Sleep(300 * time.Millisecond) // let the watcher print them
+	return nil
 }
 
-func printFinding(out io.Writer, f collectorrun.FindingRecord) {
-	fmt.Fprintf(out, "\n  [%s] %s  %s  (%s)\n", f.SeverityText, f.Attr("insight.rule"), f.Attr("insight.workload"), f.Attr("insight.state"))
-	fmt.Fprintf(out, "    %s\n", f.Body)
-	where := fmt.Sprintf("namespace=%s pod=%s", f.ResourceAttr("k8s.namespace.name"), f.ResourceAttr("k8s.pod.name"))
-	if c := f.ResourceAttr("k8s.container.name"); c != "" {
-		where += " container=" + c
-	}
-	fmt.Fprintf(out, "    %s fingerprint=%s\n", where, f.Attr("insight.fingerprint"))
-	var ev []string
-	for k, v := range f.Attributes {
-		if name, ok := strings.CutPrefix(k, "insight.evidence."); ok {
-			ev = append(ev, fmt.Sprintf("%s=%v", name, v))
-		}
-	}
-	if len(ev) > 0 {
-		slices.Sort(ev)
-		fmt.Fprintf(out, "    evidence: %s\n", strings.Join(ev, " "))
-	}
-	if f.Attr("insight.state") == "open" {
-		rem := f.Attr("insight.remediation")
-		if i := strings.Index(rem, "\n"); i > 0 {
-			rem = rem[:i] + " ..."
-		}
-		fmt.Fprintf(out, "    remediation: %s\n", rem)
-	}
-}
-
-func printSummary(out io.Writer, fs []collectorrun.FindingRecord, cleanPod string) {
-	fmt.Fprintf(out, "\nSummary\n\n")
+func summary(out io.Writer, res *replay.Result) {
+	fmt.Fprintf(out, "\nSummary: %d telemetry items over %d simulated ticks (%s of mesh time).\n\n",
+		res.Items, res.Plan.Ticks, time.Duration(res.Plan.Ticks)*res.Plan.TickInterval)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tSEVERITY\tSTATE\tWORKLOAD\tCONTAINER")
-	cleanSeen := false
-	for _, f := range fs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Attr("insight.rule"), f.Attr("insight.severity"), f.Attr("insight.state"),
-			f.Attr("insight.workload"), f.ResourceAttr("k8s.container.name"))
-		if f.ResourceAttr("k8s.pod.name") == cleanPod {
-			cleanSeen = true
+	fmt.Fprintln(tw, "EXPECTED\tRULE\tSEVERITY\tSUBJECT\tFINDINGS\tSTATE AT THE END\tFOUND AFTER")
+	for _, tr := range res.Plan.Truth {
+		n, sev, state, after := 0, "-", "-", "MISSED"
+		for _, o := range res.Findings {
+			if o.Rule != tr.Rule || o.Namespace != tr.Namespace || (o.Workload != tr.Subject() && o.Workload != tr.Name) {
+				continue
+			}
+			if o.State == "open" {
+				n++
+				if after == "MISSED" {
+					after = fmt.Sprintf("%d ticks of anomaly", o.Tick-tr.StartTick+1)
+				}
+			}
+			sev, state = o.Severity, o.State
 		}
+		fmt.Fprintf(tw, "yes\t%s\t%s\t%s/%s\t%d\t%s\t%s\n", tr.Rule, sev, tr.Namespace, tr.Subject(), n, state, after)
+	}
+	for _, fp := range res.Score.FalsePositives {
+		fmt.Fprintf(tw, "NO\t%s\t%s\t%s/%s\t1\t%s\t(false positive)\n", fp.Rule, fp.Severity, fp.Namespace, fp.Workload, fp.State)
 	}
 	tw.Flush()
-	if !cleanSeen {
-		fmt.Fprintf(out, "\nThe clean pod %s produced no finding.\n", cleanPod)
+	fmt.Fprintf(out, "\n%d of %d expected findings arrived; %d findings the ground truth does not expect.\n",
+		len(res.Plan.Truth)-len(res.Score.Missed), len(res.Plan.Truth), len(res.Score.FalsePositives))
+	if res.Scenario.Name != "sapwned" {
+		return
 	}
+	fmt.Fprintf(out, "The job's own pod findings came from its pod spec; sidecar_bypass from the destinations' access logs\n")
+	fmt.Fprintf(out, "(plaintext from the job pod's IP with no Istio identity); its direct internet traffic is in no mesh\n")
+	fmt.Fprintf(out, "telemetry at all, only its second container's download through the sidecar is (passthrough_egress).\n")
 }

@@ -34,6 +34,9 @@ type Options struct {
 	OnFinding func(o meshsim.Observed, f collectorrun.FindingRecord)
 	// OnTick, when set, is called after each tick is sent.
 	OnTick func(b *meshsim.Batch)
+	// AfterPlay, when set, runs after the settle period, before the last read of the
+	// findings (the demo deletes the offending pod there to show its findings resolve).
+	AfterPlay func(ctx context.Context, c *collectorrun.Collector, plan *meshsim.Plan) error
 	// Dir is the collector's working directory (a temporary one when empty).
 	Dir string
 }
@@ -115,6 +118,11 @@ func Run(ctx context.Context, s meshsim.Scenario, opts Options) (*Result, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-time.After(opts.Settle):
+	}
+	if opts.AfterPlay != nil {
+		if err := opts.AfterPlay(ctx, c, plan); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
 	}
 	stopPoll()
 	<-pollDone
