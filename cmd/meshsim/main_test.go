@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+)
+
+func TestList_NamesEveryScenarioWithItsRules(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"list"}, &out))
+	for _, want := range []string{"clean", "sapwned", "permissive_plaintext", "passthrough_exfil", "blackhole_probe",
+		"undeclared_port", "authz_probe", "new_edge", "capture_excluded", "net_admin", "app_uid_1337", "sidecar_bypass"} {
+		assert.Contains(t, out.String(), want)
+	}
+}
+
+func TestWrite_OTLPJSONFilesAndTruth(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"write", "--scenario", "net_admin", "--out", dir}, &out))
+	files, err := filepath.Glob(filepath.Join(dir, "tick-*-metrics.json"))
+	require.NoError(t, err)
+	assert.Len(t, files, 36, "one scrape per tick")
+	data, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	md, err := (&pmetricotlpJSON{}).unmarshal(data)
+	require.NoError(t, err)
+	assert.Positive(t, md)
+	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+	require.NoError(t, err)
+	var truth struct {
+		Truth []struct{ Rule string } `json:"truth"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &truth))
+	require.Len(t, truth.Truth, 1)
+	assert.Equal(t, "net_admin_in_mesh", truth.Truth[0].Rule)
+}
+
+type pmetricotlpJSON struct{}
+
+func (pmetricotlpJSON) unmarshal(data []byte) (int, error) {
+	req := pmetricotlp.NewExportRequest()
+	if err := req.UnmarshalJSON(data); err != nil {
+		return 0, err
+	}
+	return req.Metrics().DataPointCount(), nil
+}
+
+func TestRun_SendsEverySignalOverOTLPHTTP(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		assert.Equal(t, "application/x-protobuf", r.Header.Get("Content-Type"))
+		mu.Lock()
+		paths[r.URL.Path]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"run", "--scenario", "clean", "--protocol", "http", "--endpoint", strings.TrimPrefix(srv.URL, "http://")}, &out))
+	assert.Contains(t, out.String(), "sent 36 ticks")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 36, paths["/v1/metrics"])
+	assert.Equal(t, 36, paths["/v1/traces"])
+	assert.Equal(t, 37, paths["/v1/logs"], "access logs every tick, and the objects at the start")
+}
+
+func TestRun_UnknownScenarioIsAnError(t *testing.T) {
+	err := run([]string{"run", "--scenario", "nope"}, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sapwned")
+}
