@@ -173,6 +173,7 @@ func newTrafficState(cfg Config, set Settings) *trafficState {
 			t.spanRules = append(t.spanRules, s)
 		}
 	}
+	t.reader.Wants = metricInterest(t.metricRules)
 	return t
 }
 
@@ -185,6 +186,27 @@ func (e *Engine) ObservesSpans() bool      { return len(e.traffic.spanRules) > 0
 // MetricsReader is the engine's reader of Istio metrics, with its bounded delta tracker:
 // one per engine, so every metrics pipeline's points share their series' baselines.
 func (e *Engine) MetricsReader() *mesh.MetricsReader { return e.traffic.reader }
+
+// metricInterest is the union of the metric rules' interests, so points no rule wants are
+// neither hashed nor tracked; nil (every point) when some rule does not say.
+func metricInterest(metricRules []rules.MetricRule) func(*mesh.TrafficObservation) bool {
+	interests := make([]rules.MetricInterest, 0, len(metricRules))
+	for _, r := range metricRules {
+		mi, ok := r.(rules.MetricInterest)
+		if !ok {
+			return nil
+		}
+		interests = append(interests, mi)
+	}
+	return func(o *mesh.TrafficObservation) bool {
+		for _, mi := range interests {
+			if mi.WantsMetric(o) {
+				return true
+			}
+		}
+		return false
+	}
+}
 
 // IndexObject records a pod's IPs for traffic attribution (the adapter calls it for every
 // object it applies). It does not take the engine's lock.

@@ -217,6 +217,10 @@ type MetricsReader struct {
 	Kinds MetricKinds
 	// Now is the clock for the tracker's TTL, read once per Read; nil means time.Now.
 	Now func() time.Time
+	// Wants, when set, is asked about every Istio point once its labels are read and
+	// before its series is hashed and tracked: a point no rule wants costs the label read
+	// only. Value, Total, Sighting and Series are not set yet when it is asked.
+	Wants func(*TrafficObservation) bool
 }
 
 // ReadMetrics reads the Istio standard metrics in md (DefaultMetricKinds) and emits each
@@ -254,7 +258,7 @@ func (r *MetricsReader) Read(md pmetric.Metrics, traffic func(*TrafficObservatio
 	if r.Now != nil {
 		now = r.Now
 	}
-	rd := metricsRead{dt: r.Deltas, now: now(), traffic: traffic, podNet: podNet}
+	rd := metricsRead{dt: r.Deltas, now: now(), traffic: traffic, podNet: podNet, wants: r.Wants}
 
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -279,6 +283,7 @@ func (r *MetricsReader) Read(md pmetric.Metrics, traffic func(*TrafficObservatio
 type metricsRead struct {
 	dt      *DeltaTracker
 	now     time.Time
+	wants   func(*TrafficObservation) bool
 	traffic func(*TrafficObservation)
 	podNet  func(*PodNetworkObservation)
 
@@ -287,6 +292,9 @@ type metricsRead struct {
 
 	t TrafficObservation
 	p PodNetworkObservation
+	// attrs are the current point's attributes as trafficLabels read them.
+	attrs  [maxIndexedLabels]pointAttr
+	nAttrs int
 }
 
 func (rd *metricsRead) resource(attrs pcommon.Map) {
@@ -361,7 +369,18 @@ func (rd *metricsRead) point(kind MetricKind, base uint64, attrs pcommon.Map, st
 	if kind == MetricPodNetworkIO {
 		attrHash = rd.podNetAttrs(attrs)
 	} else {
-		attrHash = rd.trafficAttrs(attrs)
+		rd.trafficLabels(attrs)
+		t := &rd.t
+		if rd.wants != nil {
+			t.Metric = kind
+			t.DestinationClass = ClassifyCluster(t.DestinationServiceName)
+			t.PodName, t.PodNamespace, t.PodUID, t.ServiceInstanceID = rd.podName, rd.podNamespace, rd.podUID, rd.instance
+			t.Timestamp = time.Unix(0, int64(ts)).UTC()
+			if !rd.wants(t) {
+				return
+			}
+		}
+		attrHash = rd.trafficAttrsHash(attrs)
 	}
 	id := SeriesID(mix64(base ^ attrHash))
 
@@ -467,30 +486,70 @@ func (t *TrafficObservation) trafficField(k string) (*string, int) {
 	return nil, -1
 }
 
-// trafficAttrs hashes a point's attributes and reads the Istio labels in the same pass.
-func (rd *metricsRead) trafficAttrs(attrs pcommon.Map) uint64 {
+// maxIndexedLabels is how many of a point's attributes trafficLabels keeps for
+// trafficAttrsHash; a point with more is hashed from its map again.
+const maxIndexedLabels = 48
+
+// pointAttr is one attribute as trafficLabels met it: enough to hash it without going back
+// to the map (strings alias pdata, valid until the point is done).
+type pointAttr struct {
+	key   string
+	value string // the string value; for other types, hash holds the value's hash
+	label int8   // index in trafficLabels, -1 when not an Istio label
+	other bool   // not a string value
+	hash  uint64
+}
+
+// trafficLabels resets the observation and reads the Istio labels of a point, keeping
+// every attribute for trafficAttrsHash: one walk of the map serves both.
+func (rd *metricsRead) trafficLabels(attrs pcommon.Map) {
 	t := &rd.t
 	*t = TrafficObservation{}
-	var sum uint64
+	n := 0
 	for k, v := range attrs.All() {
 		dst, i := t.trafficField(k)
-		var kh, vh uint64
-		if i >= 0 {
-			kh = trafficLabelHashes[i]
-		} else {
-			kh = strHash(k)
+		// Str is "" for other types: only then is the type worth asking (labels are strings).
+		str := v.Str()
+		other := str == "" && v.Type() != pcommon.ValueTypeStr
+		if n < len(rd.attrs) {
+			a := &rd.attrs[n]
+			a.key, a.value, a.label, a.other = k, str, int8(i), other
+			if other {
+				a.hash = valueHash(v)
+			}
 		}
-		if v.Type() == pcommon.ValueTypeStr {
-			s := v.Str()
-			vh = strHash(s)
-			if dst != nil {
-				*dst = s
-			}
+		n++
+		if dst == nil {
+			continue
+		}
+		if other {
+			*dst = attrString(v)
 		} else {
-			vh = valueHash(v)
-			if dst != nil {
-				*dst = attrString(v)
-			}
+			*dst = str
+		}
+	}
+	rd.nAttrs = n
+}
+
+// trafficAttrsHash hashes every attribute of the point trafficLabels read (its series
+// identity); the sum makes it independent of attribute order.
+func (rd *metricsRead) trafficAttrsHash(attrs pcommon.Map) uint64 {
+	if rd.nAttrs > len(rd.attrs) {
+		return mapHash(attrs)
+	}
+	var sum uint64
+	for i := range rd.nAttrs {
+		a := &rd.attrs[i]
+		var kh, vh uint64
+		if a.label >= 0 {
+			kh = trafficLabelHashes[a.label]
+		} else {
+			kh = strHash(a.key)
+		}
+		if a.other {
+			vh = a.hash
+		} else {
+			vh = strHash(a.value)
 		}
 		sum += pairHash(kh, vh)
 	}

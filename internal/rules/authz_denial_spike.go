@@ -94,11 +94,14 @@ func (r *AuthzDenialSpike) CheckAccessLog(o *mesh.AccessLogObservation, ctx *Tra
 	r.report(ctx, dest, o.Timestamp, w)
 }
 
+// WantsMetric: Envoy rbac.denied stats.
+func (*AuthzDenialSpike) WantsMetric(o *mesh.TrafficObservation) bool { return o.Metric == mesh.MetricRBACDenied }
+
 // CheckMetric counts the growth of a pod's Envoy rbac.denied stat (the reporting proxy is
 // the destination) and reports a spike. A first sighting says nothing about when its
 // denials happened, so only growth counts.
 func (r *AuthzDenialSpike) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.Metric != mesh.MetricRBACDenied || o.Sighting == mesh.DeltaBaseline || o.Value < 1 {
+	if !r.WantsMetric(o) || o.Sighting == mesh.DeltaBaseline || o.Value < 1 {
 		return
 	}
 	instanceIP, _ := mesh.SplitHostPort(o.ServiceInstanceID)

@@ -43,8 +43,13 @@ var blackholeEgressRule = findings.Rule{
 func (BlackholeEgress) Rule() *findings.Rule { return &blackholeEgressRule }
 
 // CheckMetric reports source-reported traffic to BlackHoleCluster.
+// WantsMetric: source-reported requests or connections into BlackHoleCluster.
+func (BlackholeEgress) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.DestinationClass == mesh.ClusterBlackHole && o.Reporter == "source" && flowMetric(o)
+}
+
 func (r BlackholeEgress) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.DestinationClass != mesh.ClusterBlackHole || o.Reporter != "source" || !countsFlows(o) {
+	if !r.WantsMetric(o) || !countsFlows(o) {
 		return
 	}
 	if f, ok := reportingFinding(r.Rule(), ctx, o, o.SourceNamespace, o.SourceWorkload); ok {

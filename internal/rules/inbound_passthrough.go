@@ -44,8 +44,13 @@ var inboundPassthroughRule = findings.Rule{
 func (InboundPassthrough) Rule() *findings.Rule { return &inboundPassthroughRule }
 
 // CheckMetric reports destination-reported traffic through InboundPassthroughCluster.
+// WantsMetric: destination-reported requests or connections through InboundPassthroughCluster.
+func (InboundPassthrough) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.DestinationClass == mesh.ClusterInboundPassthrough && o.Reporter == "destination" && flowMetric(o)
+}
+
 func (r InboundPassthrough) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.DestinationClass != mesh.ClusterInboundPassthrough || o.Reporter != "destination" || !countsFlows(o) {
+	if !r.WantsMetric(o) || !countsFlows(o) {
 		return
 	}
 	if f, ok := reportingFinding(r.Rule(), ctx, o, o.DestinationNamespace, o.DestinationWorkload); ok {

@@ -58,11 +58,13 @@ var newEdgeRule = findings.Rule{
 func (*NewEdge) Rule() *findings.Rule { return &newEdgeRule }
 
 // CheckMetric learns and reports a destination's clients from its own metrics.
+// WantsMetric: destination-reported requests or connections from a named workload.
+func (*NewEdge) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.Reporter == "destination" && knownWorkload(o.SourceWorkload) && o.SourceNamespace != "" && flowMetric(o)
+}
+
 func (r *NewEdge) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.Reporter != "destination" || !knownWorkload(o.SourceWorkload) || o.SourceNamespace == "" {
-		return
-	}
-	if o.Metric != mesh.MetricRequests && o.Metric != mesh.MetricTCPConnectionsOpened {
+	if !r.WantsMetric(o) {
 		return
 	}
 	var key DestinationKey

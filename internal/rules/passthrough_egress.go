@@ -68,8 +68,13 @@ var passthroughEgressRule = findings.Rule{
 func (*PassthroughEgress) Rule() *findings.Rule { return &passthroughEgressRule }
 
 // CheckMetric reports source-reported traffic to PassthroughCluster.
+// WantsMetric: source-reported requests or connections through PassthroughCluster.
+func (*PassthroughEgress) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.DestinationClass == mesh.ClusterPassthrough && o.Reporter == "source" && flowMetric(o)
+}
+
 func (r *PassthroughEgress) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.DestinationClass != mesh.ClusterPassthrough || o.Reporter != "source" || !countsFlows(o) {
+	if !r.WantsMetric(o) || !countsFlows(o) {
 		return
 	}
 	host := egressHostOfMetric(o)

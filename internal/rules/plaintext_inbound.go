@@ -113,7 +113,7 @@ func (*PlaintextInbound) Rule() *findings.Rule { return &plaintextInboundRule }
 
 // CheckMetric reports destination-reported plaintext requests or connections.
 func (r *PlaintextInbound) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.Reporter != "destination" || o.ConnectionSecurityPolicy != "none" || !countsFlows(o) {
+	if !r.WantsMetric(o) || !countsFlows(o) {
 		return
 	}
 	source := "unknown"
@@ -213,9 +213,16 @@ func (r *PlaintextInbound) allowedPod(p PodRef) bool {
 
 // countsFlows: requests and opened connections count flows; bytes and messages would count
 // the same flows again.
+// WantsMetric: destination-reported plaintext requests or connections.
+func (*PlaintextInbound) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.Reporter == "destination" && o.ConnectionSecurityPolicy == "none" && flowMetric(o)
+}
+
 func countsFlows(o *mesh.TrafficObservation) bool {
-	if o.Metric != mesh.MetricRequests && o.Metric != mesh.MetricTCPConnectionsOpened {
-		return false
-	}
-	return o.Sighting != mesh.DeltaBaseline && o.Value > 0
+	return flowMetric(o) && o.Sighting != mesh.DeltaBaseline && o.Value > 0
+}
+
+// flowMetric: the point counts requests or connections (not bytes or messages).
+func flowMetric(o *mesh.TrafficObservation) bool {
+	return o.Metric == mesh.MetricRequests || o.Metric == mesh.MetricTCPConnectionsOpened
 }

@@ -69,9 +69,14 @@ func (*SidecarBypass) Rule() *findings.Rule { return &sidecarBypassRule }
 
 // CheckMetric remembers which clients' plaintext a destination's own sidecar attributes to
 // their workload (Istio peer metadata): their sidecar sent it, so it is no bypass.
-func (*SidecarBypass) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
-	if o.Reporter != "destination" || o.ConnectionSecurityPolicy != "none" ||
-		!knownWorkload(o.SourceWorkload) || !knownWorkload(o.DestinationWorkload) {
+// WantsMetric: destination-reported plaintext between named workloads (any metric).
+func (*SidecarBypass) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.Reporter == "destination" && o.ConnectionSecurityPolicy == "none" &&
+		knownWorkload(o.SourceWorkload) && knownWorkload(o.DestinationWorkload)
+}
+
+func (r *SidecarBypass) CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext) {
+	if !r.WantsMetric(o) {
 		return
 	}
 	ctx.History.NotePlaintextPeer(

@@ -267,6 +267,14 @@ type MetricRule interface {
 	CheckMetric(o *mesh.TrafficObservation, ctx *TrafficContext)
 }
 
+// MetricInterest is implemented by metric rules that read only some points. The engine
+// asks before a point's series is hashed and tracked, with its labels, kind, destination
+// class and pod set (not its value or sighting): points no enabled rule wants cost only the
+// label read. A MetricRule without it wants every point.
+type MetricInterest interface {
+	WantsMetric(o *mesh.TrafficObservation) bool
+}
+
 // AccessLogRule inspects Envoy access log records.
 type AccessLogRule interface {
 	TrafficRule

@@ -64,7 +64,9 @@ func benchTraces(n int) ptrace.Traces {
 	return td
 }
 
-// benchMetrics builds istio_requests_total series as the prometheus receiver delivers them.
+// benchMetrics builds istio_requests_total series as the prometheus receiver delivers them
+// from a sidecar: every edge twice, as the client's sidecar reports it (reporter=source,
+// connection_security_policy=unknown) and as the server's does (reporter=destination).
 func benchMetrics(n int) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
@@ -85,7 +87,11 @@ func benchMetrics(n int) pmetric.Metrics {
 		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0)))
 		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_060, 0)))
 		a := dp.Attributes()
-		a.PutStr("reporter", "destination")
+		if i%2 == 0 {
+			a.PutStr("reporter", "source")
+		} else {
+			a.PutStr("reporter", "destination")
+		}
 		a.PutStr("source_workload", fmt.Sprintf("client-%d", i%50))
 		a.PutStr("source_workload_namespace", "bookinfo")
 		a.PutStr("source_principal", "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage")
@@ -107,7 +113,11 @@ func benchMetrics(n int) pmetric.Metrics {
 		a.PutStr("destination_cluster", "Kubernetes")
 		a.PutStr("request_protocol", "http")
 		a.PutStr("response_flags", "-")
-		a.PutStr("connection_security_policy", "mutual_tls")
+		if i%2 == 0 {
+			a.PutStr("connection_security_policy", "unknown")
+		} else {
+			a.PutStr("connection_security_policy", "mutual_tls")
+		}
 		a.PutStr("response_code", fmt.Sprintf("%d", 200+i%3))
 		a.PutStr("grpc_response_status", "")
 	}
