@@ -95,7 +95,9 @@ func (r *AuthzDenialSpike) CheckAccessLog(o *mesh.AccessLogObservation, ctx *Tra
 }
 
 // WantsMetric: Envoy rbac.denied stats.
-func (*AuthzDenialSpike) WantsMetric(o *mesh.TrafficObservation) bool { return o.Metric == mesh.MetricRBACDenied }
+func (*AuthzDenialSpike) WantsMetric(o *mesh.TrafficObservation) bool {
+	return o.Metric == mesh.MetricRBACDenied
+}
 
 // CheckMetric counts the growth of a pod's Envoy rbac.denied stat (the reporting proxy is
 // the destination) and reports a spike. A first sighting says nothing about when its
