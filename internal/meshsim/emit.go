@@ -110,7 +110,8 @@ func (g *Generator) call(e *emitter, f *Flow, c, d *Pod, at time.Time) {
 		}
 	}
 	mtls := f.Kind == FlowMesh
-	clientSidecar := f.Kind == FlowMesh
+	clientSidecar := f.Kind == FlowMesh || f.Kind == FlowMeshPlaintext
+	peer := clientSidecar // Istio's metadata exchange works over plaintext too
 
 	g.netBytes(c, r.reqBytes+300, r.respBytes+300)
 	g.netBytes(d, r.respBytes+300, r.reqBytes+300)
@@ -128,7 +129,7 @@ func (g *Generator) call(e *emitter, f *Flow, c, d *Pod, at time.Time) {
 			parent = e.span(c, trace, pcommon.SpanID{}, ptrace.SpanKindClient, r, clientSpanAttrs(c, r, svc, port))
 		}
 	}
-	g.record(d, metricLabels(c, d, svc, "destination", r, mtls, mtls, undeclared))
+	g.record(d, metricLabels(c, d, svc, "destination", r, mtls, peer, undeclared))
 	e.accessLog(d, inboundLine(r, svc, d, port, mtls, undeclared))
 	if traced {
 		e.span(d, trace, parent, ptrace.SpanKindServer, r, serverSpanAttrs(d, r, port, undeclared))
@@ -477,7 +478,9 @@ func (e *emitter) accessLog(p *Pod, line string) {
 		attrs.PutStr("zone_name", "")
 		attrs.PutStr("cluster_name", p.Workload.App+"."+p.Namespace())
 		attrs.PutStr("node_name", NodeID(p))
-		putPodAttrs(attrs, p)
+		if !e.g.NoPodAttributes {
+			putPodAttrs(attrs, p)
+		}
 		lrs = rl.ScopeLogs().AppendEmpty().LogRecords()
 		e.logs[p] = lrs
 	}
@@ -512,7 +515,9 @@ func (e *emitter) span(p *Pod, trace pcommon.TraceID, parent pcommon.SpanID, kin
 		rs := e.b.Traces.ResourceSpans().AppendEmpty()
 		ra := rs.Resource().Attributes()
 		ra.PutStr("service.name", p.Workload.App+"."+p.Namespace())
-		putPodAttrs(ra, p)
+		if !e.g.NoPodAttributes {
+			putPodAttrs(ra, p)
+		}
 		ss = rs.ScopeSpans().AppendEmpty().Spans()
 		e.spans[p] = ss
 	}

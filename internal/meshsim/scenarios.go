@@ -152,6 +152,7 @@ func Scenarios() []Scenario {
 		{Name: "authz_probe", Config: cfg, Summary: "shop/recommendations hammers payments/ledger, whose AuthorizationPolicy allows only payments-api: a burst of RBAC denials", build: authzProbe},
 		{Name: "new_edge", Config: cfg, Summary: "shop/catalog starts calling identity/users, an edge never seen during the learning window (mTLS, 200s)", build: newEdge},
 		{Name: "capture_excluded", Config: cfg, Summary: "shop/ads excludes the Service CIDR from capture (traffic.sidecar.istio.io/excludeOutboundIPRanges): its calls to catalog go around its sidecar", build: captureExcluded},
+		{Name: "tls_disable", Config: cfg, Summary: "a DestinationRule switches checkout's calls to shop/shipping to tls.mode DISABLE: plaintext, but sent by checkout's own sidecar with its peer metadata (a configuration choice, not a bypass)", build: tlsDisable},
 		{Name: "net_admin", Config: cfg, Summary: "a meshed Deployment shop/egress-tunnel adds NET_ADMIN and NET_RAW to its app container", build: netAdmin},
 	}
 }
@@ -261,6 +262,18 @@ func captureExcluded(b *planBuilder) {
 	b.truth("capture_weakened", ads, 0, "excludeOutboundIPRanges 10.96.0.0/12 (the Service CIDR) takes every ClusterIP call out of capture")
 	b.truth("sidecar_bypass", ads, 0, "its calls to catalog arrive in plaintext with no peer metadata from its meshed pod's IP")
 	b.truth("plaintext_inbound", b.w("shop", "catalog"), 0, "catalog accepts that plaintext (PERMISSIVE)")
+}
+
+func tlsDisable(b *planBuilder) {
+	at := b.AnomalyTick
+	client, to := b.w("shop", "checkout"), b.svc("shop", "shipping")
+	for _, f := range b.Flows {
+		if f.From == client && f.To == to {
+			f.ToTick = at
+		}
+	}
+	b.Flows = append(b.Flows, &Flow{Kind: FlowMeshPlaintext, From: client, To: to, Rate: 0.5, Path: "/hipstershop.ShippingService/ShipOrder", FromTick: at})
+	b.truth("plaintext_inbound", to.Workload, at, "shipping accepts plaintext from checkout (its metrics name checkout: TLS DISABLE, so no sidecar_bypass)")
 }
 
 func netAdmin(b *planBuilder) {

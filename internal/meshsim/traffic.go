@@ -45,12 +45,16 @@ const (
 	FlowPlaintextClient
 	// FlowUndeclaredPort: a client calling a meshed pod's IP on a port no Service declares.
 	FlowUndeclaredPort
+	// FlowMeshPlaintext: meshed client to meshed Service, both sidecars in the path, but
+	// plaintext (a DestinationRule with tls.mode DISABLE): the server still gets the
+	// client's peer metadata, so its metrics name the client's workload.
+	FlowMeshPlaintext
 	// FlowInvisible: traffic no proxy sees (sidecar bypass to the internet, unmeshed pods
 	// among themselves): only kubeletstats counts its bytes.
 	FlowInvisible
 )
 
-var flowKindNames = [...]string{"mesh", "service_entry", "passthrough", "blackhole", "bypass", "plaintext_client", "undeclared_port", "invisible"}
+var flowKindNames = [...]string{"mesh", "service_entry", "passthrough", "blackhole", "bypass", "plaintext_client", "undeclared_port", "mesh_plaintext", "invisible"}
 
 func (k FlowKind) String() string { return flowKindNames[k] }
 
@@ -139,6 +143,9 @@ func (b *Batch) Items() int {
 type Generator struct {
 	// Endless keeps generating background ticks after the plan's last (load tests).
 	Endless bool
+	// NoPodAttributes leaves the k8s.* resource attributes off access logs and spans: what
+	// arrives when the pipeline has no k8sattributes processor (Envoy sets none itself).
+	NoPodAttributes bool
 
 	plan *Plan
 	rng  *rand.Rand
@@ -232,7 +239,7 @@ func (g *Generator) flow(e *emitter, f *Flow, t int, at time.Time) {
 	}
 	for _, c := range clients {
 		for _, d := range f.To.Workload.Pods {
-			for range g.count(f.Rate, f.Kind == FlowMesh) {
+			for range g.count(f.Rate, f.Kind == FlowMesh || f.Kind == FlowMeshPlaintext) {
 				g.call(e, f, c, d, at)
 			}
 		}

@@ -27,6 +27,7 @@ var (
 	parallel = flag.Int("parallel", 3, "scenarios run at once (one collector each)")
 	only     = flag.String("scenario", "", "run only this scenario (the report is then not written)")
 	report   = flag.String("report", "../../docs/DETECTION.md", "where to write the report")
+	bare     = flag.Bool("no-pod-attributes", false, "access logs and spans without k8sattributes' pod attributes (the report is then not written)")
 )
 
 const (
@@ -65,7 +66,7 @@ func TestDetectionQuality(t *testing.T) {
 			defer func() { <-sem }()
 			results[i], errs[i] = replay.Run(ctx, s, replay.Options{
 				Binary: bin, Config: filepath.Join(config, s.Config), Seed: *seed,
-				TickPace: 80 * time.Millisecond, Dir: t.TempDir(),
+				TickPace: 80 * time.Millisecond, Dir: t.TempDir(), NoPodAttributes: *bare,
 			})
 		}()
 	}
@@ -91,7 +92,7 @@ func TestDetectionQuality(t *testing.T) {
 	}
 	suite := meshsim.MergeScores(scores)
 	md := Report(results, suite, *seed, elapsed)
-	if *only == "" && *report != "" {
+	if *only == "" && !*bare && *report != "" {
 		if err := os.WriteFile(*report, []byte(md), 0o644); err != nil {
 			t.Fatal(err)
 		}

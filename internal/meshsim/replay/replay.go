@@ -39,6 +39,8 @@ type Options struct {
 	AfterPlay func(ctx context.Context, c *collectorrun.Collector, plan *meshsim.Plan) error
 	// Dir is the collector's working directory (a temporary one when empty).
 	Dir string
+	// NoPodAttributes: see meshsim.Generator.NoPodAttributes.
+	NoPodAttributes bool
 }
 
 // Result is one scenario's replay.
@@ -73,6 +75,7 @@ func Run(ctx context.Context, s meshsim.Scenario, opts Options) (*Result, error)
 
 	plan := s.Plan(opts.Seed)
 	gen := meshsim.NewGenerator(plan, opts.Seed)
+	gen.NoPodAttributes = opts.NoPodAttributes
 	w := &watcher{c: c, onFinding: opts.OnFinding}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	pollDone := make(chan struct{})
