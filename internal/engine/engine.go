@@ -59,8 +59,9 @@ type Engine struct {
 	sinks         []*Sink
 	expectedSinks int
 	started       bool
-	traffic       *trafficState  // guarded by mu too (see traffic.go)
-	pulled        *pulledTracker // guarded by mu too (see pulled.go)
+	traffic       *trafficState   // guarded by mu too (see traffic.go)
+	pulled        *pulledTracker  // guarded by mu too (see pulled.go)
+	ipReported    ipIndexReported // guarded by mu too (see ipindex_telemetry.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -197,6 +198,7 @@ func (e *Engine) Flush(ctx context.Context) {
 	e.expirePulled(ctx, now) // pull-mode objects that stopped appearing are deleted (pulled.go)
 	e.mu.Lock()
 	e.expireTrafficLocked(ctx, now) // traffic findings: confirm held ones, resolve stale ones (traffic.go)
+	e.reportIPIndexLocked(ctx)
 	e.dispatchDueLocked(ctx, now)
 	sinks := append([]*Sink(nil), e.sinks...)
 	e.mu.Unlock()

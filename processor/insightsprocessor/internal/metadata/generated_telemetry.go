@@ -167,7 +167,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorInsightsInventoryRefused, err = builder.meter.Int64Counter(
 		"otelcol_processor_insights_inventory_refused",
-		metric.WithDescription("Objects refused by a bounded store because it was full, by store. [Development]"),
+		metric.WithDescription("Objects refused by a bounded store because it was full, or evicted from it before their time, by store (pods, namespaces, pulled, ip_index_pods, ip_index_lifetimes, metric_series, traffic_findings, traffic_held, traffic_baselines, traffic_edges, traffic_peers, traffic_egress). [Development]"),
 		metric.WithUnit("{object}"),
 	)
 	errs = errors.Join(errs, err)

@@ -136,7 +136,7 @@ func AssertEqualProcessorInsightsInventoryPods(t *testing.T, tt *componenttest.T
 func AssertEqualProcessorInsightsInventoryRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_insights_inventory_refused",
-		Description: "Objects refused by a bounded store because it was full, by store. [Development]",
+		Description: "Objects refused by a bounded store because it was full, or evicted from it before their time, by store (pods, namespaces, pulled, ip_index_pods, ip_index_lifetimes, metric_series, traffic_findings, traffic_held, traffic_baselines, traffic_edges, traffic_peers, traffic_egress). [Development]",
 		Unit:        "{object}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
