@@ -81,6 +81,8 @@ type TrafficConfig struct {
 	BaselineTTL time.Duration
 	// MaxHeldFindings bounds the findings held back for confirmation (sidecar_bypass).
 	MaxHeldFindings int
+	// MaxEgressPods bounds the pods unaccounted_egress keeps windows for.
+	MaxEgressPods int
 	// MaxMetricSeries and MetricSeriesTTL bound the metrics delta tracker.
 	MaxMetricSeries int
 	MetricSeriesTTL time.Duration
@@ -96,6 +98,8 @@ type trafficState struct {
 	metricRules []rules.MetricRule
 	logRules    []rules.AccessLogRule
 	spanRules   []rules.SpanRule
+	podNetRules []rules.PodNetworkRule
+	egress      *egressLedger // unaccounted_egress's per-pod windows; nil when it is off
 	reader      *mesh.MetricsReader
 	ips         PodIPIndex
 
@@ -174,6 +178,7 @@ func newTrafficState(cfg Config, set Settings) *trafficState {
 		}
 	}
 	t.reader.Wants = metricInterest(t.metricRules)
+	t.initEgress(tc.Rules)
 	return t
 }
 
@@ -273,6 +278,7 @@ func (b *TrafficBatch) lock() {
 		Node:    b.e.traffic.cfg.Node,
 		Pods:    &b.pods,
 		History: b.e.traffic.history,
+		Egress:  b.e.traffic.egressLedger(),
 		Emit:    b.emit,
 	}
 }
@@ -417,6 +423,9 @@ func (e *Engine) expireTrafficLocked(ctx context.Context, now time.Time) {
 	}
 	t.lastSweep = now
 	t.history.expire(now)
+	if t.egress != nil {
+		t.egress.expire(now)
+	}
 	t.reader.Deltas.ExpireStale(now)
 	if ev := t.reader.Deltas.Evictions(); ev > t.evicted {
 		e.set.Telemetry.Refused(ctx, storeMetricSeries, int(ev-t.evicted))

@@ -163,6 +163,10 @@ type TrafficObservation struct {
 	// value after a counter reset, the point itself for delta temporality. For histograms it
 	// counts requests (the delta of the point's count).
 	Value float64
+	// Bytes is, for istio_request_bytes and istio_response_bytes, the growth of the
+	// histogram's sum since the series' previous point (on a first sighting, like Total,
+	// the whole sum): bytes, where Value counts requests.
+	Bytes float64
 	// Total is the point's own value (the cumulative total for cumulative series).
 	Total float64
 	// Sighting tells a first sighting (DeltaBaseline: the series exists, but how much of
@@ -289,6 +293,9 @@ type metricsRead struct {
 
 	podName, podNamespace, podUID, instance string
 	resHash                                 uint64
+	// sum is the current histogram point's sum, read when hasSum (byte histograms).
+	sum    float64
+	hasSum bool
 
 	t TrafficObservation
 	p PodNetworkObservation
@@ -356,8 +363,10 @@ func (rd *metricsRead) metric(m pmetric.Metric, kind MetricKind) {
 			if dp.Flags().NoRecordedValue() {
 				continue
 			}
+			rd.sum, rd.hasSum = dp.Sum(), dp.HasSum() && (kind == MetricRequestBytes || kind == MetricResponseBytes)
 			rd.point(kind, base, dp.Attributes(), uint64(dp.StartTimestamp()), uint64(dp.Timestamp()), float64(dp.Count()), cumulative)
 		}
+		rd.hasSum = false
 	}
 }
 
@@ -390,6 +399,10 @@ func (rd *metricsRead) point(kind MetricKind, base uint64, attrs pcommon.Map, st
 	} else {
 		rd.dt.countRaw()
 	}
+	var bytes float64
+	if rd.hasSum {
+		bytes = rd.sumDelta(id, start, ts, cumulative) // tracked in step with the count
+	}
 	if res == DeltaStale || (res == DeltaContinued && delta == 0) {
 		return
 	}
@@ -404,6 +417,7 @@ func (rd *metricsRead) point(kind MetricKind, base uint64, attrs pcommon.Map, st
 	t := &rd.t
 	t.Metric = kind
 	t.Value, t.Total, t.Sighting, t.Timestamp, t.Series = delta, v, res, tsTime, id
+	t.Bytes = bytes
 	t.DestinationClass = ClassifyCluster(t.DestinationServiceName)
 	t.PodName, t.PodNamespace, t.PodUID, t.ServiceInstanceID = rd.podName, rd.podNamespace, rd.podUID, rd.instance
 	rd.traffic(t)

@@ -251,6 +251,8 @@ type TrafficContext struct {
 	Node    string
 	Pods    PodLookup
 	History TrafficHistory
+	// Egress keeps the per-pod byte windows of unaccounted_egress; nil when it is off.
+	Egress EgressLedger
 	// Emit takes each finding the rule reports; it must copy nothing, the rule already did.
 	Emit func(TrafficFinding)
 }
@@ -301,6 +303,8 @@ type TrafficOptions struct {
 	// AuthzMinDenials and AuthzLearningWindow: see NewAuthzDenialSpike.
 	AuthzMinDenials     int64
 	AuthzLearningWindow time.Duration
+	// UnaccountedEgress: see NewUnaccountedEgress.
+	UnaccountedEgress UnaccountedEgressOptions
 }
 
 // TrafficRules returns a fresh instance of every traffic rule, in catalogue order. Invalid
@@ -316,6 +320,7 @@ func TrafficRules(opts TrafficOptions) []TrafficRule {
 		InboundPassthrough{},
 		NewAuthzDenialSpike(opts.AuthzMinDenials, opts.AuthzLearningWindow),
 		NewNewEdge(opts.NewEdgeLearningWindow),
+		NewUnaccountedEgress(opts.UnaccountedEgress),
 	}
 }
 

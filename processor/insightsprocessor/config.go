@@ -98,6 +98,7 @@ type RulesConfig struct {
 	InboundPassthrough RuleToggle              `mapstructure:"inbound_passthrough"`
 	AuthzDenialSpike   AuthzDenialSpikeConfig  `mapstructure:"authz_denial_spike"`
 	NewEdge            NewEdgeConfig           `mapstructure:"new_edge"`
+	UnaccountedEgress  UnaccountedEgressConfig `mapstructure:"unaccounted_egress"`
 }
 
 // MissingSidecarConfig configures missing_sidecar.
@@ -185,7 +186,44 @@ func (c *NewEdgeConfig) Validate() error {
 	return nil
 }
 
-// defaultRulesConfig enables every rule with its defaults.
+// UnaccountedEgressConfig configures unaccounted_egress (experimental, off by default). It
+// needs the kubeletstats receiver's k8s.pod.network.io in a metrics pipeline that lists
+// the processor, next to the proxies' Istio metrics.
+type UnaccountedEgressConfig struct {
+	RuleToggle `mapstructure:",squash"`
+	// LearningWindow keeps a newly seen pod quiet while its own ratio forms.
+	LearningWindow time.Duration `mapstructure:"learning_window"`
+	// Window is the length of the windows compared: at least ten times the slower of the
+	// kubeletstats collection_interval and the proxies' scrape interval (the default 5m
+	// fits intervals up to 30s).
+	Window time.Duration `mapstructure:"window"`
+	// MinBytesPerMinute is the fewest unaccounted bytes per minute, beyond the pod's usual,
+	// that can be reported.
+	MinBytesPerMinute int64 `mapstructure:"min_bytes_per_minute"`
+	// Factor: the unaccounted bytes must also exceed this many times the pod's usual.
+	Factor float64 `mapstructure:"factor"`
+}
+
+// Validate checks the window and thresholds.
+func (c *UnaccountedEgressConfig) Validate() error {
+	var errs []error
+	if c.LearningWindow < 0 {
+		errs = append(errs, fmt.Errorf("learning_window: must not be negative, got %s", c.LearningWindow))
+	}
+	if c.Window < 10*time.Second {
+		errs = append(errs, fmt.Errorf("window: must be at least 10s, got %s", c.Window))
+	}
+	if c.MinBytesPerMinute <= 0 {
+		errs = append(errs, fmt.Errorf("min_bytes_per_minute: must be positive, got %d", c.MinBytesPerMinute))
+	}
+	if c.Factor <= 1 {
+		errs = append(errs, fmt.Errorf("factor: must be greater than 1, got %g", c.Factor))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultRulesConfig enables every rule with its defaults, except the experimental
+// unaccounted_egress.
 func defaultRulesConfig() RulesConfig {
 	on := RuleToggle{Enabled: true}
 	return RulesConfig{
@@ -206,6 +244,12 @@ func defaultRulesConfig() RulesConfig {
 		AuthzDenialSpike: AuthzDenialSpikeConfig{RuleToggle: on, MinDenials: rules.DefaultAuthzMinDenials,
 			LearningWindow: rules.DefaultAuthzLearningWindow},
 		NewEdge: NewEdgeConfig{RuleToggle: on, LearningWindow: rules.DefaultNewEdgeLearningWindow},
+		UnaccountedEgress: UnaccountedEgressConfig{
+			LearningWindow:    rules.DefaultUnaccountedEgressLearningWindow,
+			Window:            rules.DefaultUnaccountedEgressWindow,
+			MinBytesPerMinute: rules.DefaultUnaccountedEgressMinBytesPerMinute,
+			Factor:            rules.DefaultUnaccountedEgressFactor,
+		},
 	}
 }
 
@@ -218,6 +262,12 @@ func (r *RulesConfig) trafficRules(enabled func(id string) bool) []rules.Traffic
 		NewEdgeLearningWindow:     r.NewEdge.LearningWindow,
 		AuthzMinDenials:           r.AuthzDenialSpike.MinDenials,
 		AuthzLearningWindow:       r.AuthzDenialSpike.LearningWindow,
+		UnaccountedEgress: rules.UnaccountedEgressOptions{
+			LearningWindow:    r.UnaccountedEgress.LearningWindow,
+			Window:            r.UnaccountedEgress.Window,
+			MinBytesPerMinute: r.UnaccountedEgress.MinBytesPerMinute,
+			Factor:            r.UnaccountedEgress.Factor,
+		},
 	})
 	var out []rules.TrafficRule
 	for _, tr := range all {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/meshinsights/otelcol-insights/internal/engine"
 	"github.com/meshinsights/otelcol-insights/processor/insightsprocessor/internal/metadata"
 )
 
@@ -59,6 +60,17 @@ func TestLoadConfig(t *testing.T) {
 				return c
 			}(),
 		},
+		{
+			id: component.NewIDWithName(metadata.Type, "unaccounted_egress"),
+			expected: func() *Config {
+				c := createDefaultConfig().(*Config)
+				c.Rules.UnaccountedEgress = UnaccountedEgressConfig{RuleToggle: RuleToggle{Enabled: true},
+					LearningWindow: 2 * time.Hour, Window: 10 * time.Minute, MinBytesPerMinute: 4 << 20, Factor: 6}
+				return c
+			}(),
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_unaccounted_egress"),
+			errMsg: "rules::unaccounted_egress: window: must be at least 10s, got 1s\nmin_bytes_per_minute: must be positive, got 0\nfactor: must be greater than 1, got 1"},
 		{id: component.NewIDWithName(metadata.Type, "bad_auth_type"), errMsg: `kubernetes.auth_type: "token" is not one of`},
 		{id: component.NewIDWithName(metadata.Type, "bad_uid"), errMsg: "mesh.proxy_uid: -1 is not a valid Linux UID"},
 		{id: component.NewIDWithName(metadata.Type, "zero_flush"), errMsg: "findings.flush_interval: must be positive"},
@@ -110,7 +122,22 @@ func TestEveryRuleHasAnEnabledToggleOnByDefault(t *testing.T) {
 	for _, r := range engineConfig(cfg).Traffic.Rules {
 		ids[r.Rule().ID] = true
 	}
-	require.Len(t, ids, 15, "every rule of the catalogue is on by default")
+	require.Len(t, ids, 15, "every rule of the catalogue but the experimental unaccounted_egress is on by default")
+	assert.NotContains(t, ids, "unaccounted_egress", "experimental: off by default")
+	assert.False(t, engine.New(engineConfig(cfg), engine.Settings{}).ObservesPodNetwork(),
+		"off, kubeletstats points are not even read")
+
+	t.Run("unaccounted_egress_turns_on", func(t *testing.T) {
+		cm := confmap.NewFromStringMap(map[string]any{"rules": map[string]any{"unaccounted_egress": map[string]any{"enabled": true}}})
+		c := createDefaultConfig().(*Config)
+		require.NoError(t, cm.Unmarshal(c))
+		var on []string
+		for _, r := range engineConfig(c).Traffic.Rules {
+			on = append(on, r.Rule().ID)
+		}
+		assert.Contains(t, on, "unaccounted_egress")
+		assert.Len(t, on, 8)
+	})
 
 	// Turning each one off through its own key removes exactly that rule.
 	for id := range ids {

@@ -157,6 +157,8 @@ func (cfg *Config) ruleEnabled(id string) bool {
 		return cfg.Rules.AuthzDenialSpike.Enabled
 	case "new_edge":
 		return cfg.Rules.NewEdge.Enabled
+	case "unaccounted_egress":
+		return cfg.Rules.UnaccountedEgress.Enabled
 	}
 	return true
 }

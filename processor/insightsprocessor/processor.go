@@ -92,7 +92,13 @@ func (p *insightsProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 	eng := p.shared.engine
 	eng.Inspected(ctx, signalMetrics, md.DataPointCount())
 	if eng.ObservesMetrics() {
-		eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) { eng.MetricsReader().Read(md, b.Metric, nil) })
+		eng.ObserveTraffic(ctx, func(b *engine.TrafficBatch) {
+			if eng.ObservesPodNetwork() { // unaccounted_egress: kubeletstats pod network points too
+				eng.MetricsReader().Read(md, b.Metric, b.PodNetwork)
+				return
+			}
+			eng.MetricsReader().Read(md, b.Metric, nil)
+		})
 	}
 	return md, nil
 }
