@@ -137,47 +137,17 @@ func (c *Collector) waitHealthy(ctx context.Context) error {
 
 // PostLogs sends a batch to the OTLP/HTTP receiver as protobuf.
 func (c *Collector) PostLogs(ctx context.Context, ld plog.Logs) error {
-	body, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/v1/logs", body)
+	return c.Sender().SendLogs(ctx, ld)
 }
 
 // PostTraces sends a batch to the OTLP/HTTP receiver as protobuf.
 func (c *Collector) PostTraces(ctx context.Context, td ptrace.Traces) error {
-	body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/v1/traces", body)
+	return c.Sender().SendTraces(ctx, td)
 }
 
 // PostMetrics sends a batch to the OTLP/HTTP receiver as protobuf.
 func (c *Collector) PostMetrics(ctx context.Context, md pmetric.Metrics) error {
-	body, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/v1/metrics", body)
-}
-
-func (c *Collector) post(ctx context.Context, path string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.OTLPHTTP+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("OTLP/HTTP %s: %s: %s", path, resp.Status, msg)
-	}
-	return nil
+	return c.Sender().SendMetrics(ctx, md)
 }
 
 // SelfMetrics returns the collector's own metrics in Prometheus text format.
