@@ -198,6 +198,14 @@ func BenchmarkMetrics(b *testing.B) {
 		defer p.Shutdown(ctx)
 		itemsBench(b, benchBatchItems, func() error { return p.ConsumeMetrics(ctx, md) })
 	})
+	b.Run("insights_unaccounted_egress_on", func(b *testing.B) {
+		cfg := testConfig()
+		cfg.Rules.UnaccountedEgress.Enabled = true
+		p, _ := NewFactory().CreateMetrics(ctx, set, cfg, consumertest.NewNop())
+		_ = p.Start(ctx, componenttest.NewNopHost())
+		defer p.Shutdown(ctx)
+		itemsBench(b, benchBatchItems, func() error { return p.ConsumeMetrics(ctx, md) })
+	})
 }
 
 func BenchmarkLogs(b *testing.B) {
