@@ -110,10 +110,13 @@ func (h *trafficHarness) advance(d time.Duration) {
 	h.now = h.now.Add(d)
 }
 
-// pods puts fixture pods into the inventory and the IP index, as the adapter does.
+// pods puts fixture pods into the inventory and the IP index, as the adapter does, as
+// watch ADDED events: a bare fixture would be a pull-mode snapshot, deleted once the
+// harness clock passes its missed pulls (pulled.go), and tests run for simulated hours.
 func (h *trafficHarness) pods(files ...string) {
 	for _, f := range files {
 		for _, ev := range inventorytest.LoadObjects(h.t, inventorytest.Testdata("pods", f)) {
+			ev.Type = inventory.EventAdded
 			h.engine.ApplyObject(context.Background(), ev)
 			h.engine.IndexObject(ev)
 		}
