@@ -88,7 +88,7 @@ integration-test: export OTELCOL_INSIGHTS_BIN := $(DIST_BIN)
 
 ## load: the load harness (test/load), not part of make test: the built distribution with
 ## testdata/load/baseline.yaml and with testdata/load/insights.yaml, each driven by meshsim's
-## clean traffic at 5k, 20k and 40k items/s (5 s warm-up, 30 s measured); collector CPU and
+## clean traffic at 5k, 10k and 20k items/s (5 s warm-up, 30 s measured); collector CPU and
 ## RSS, every item accounted for on its own metrics, no finding; prints a table and rewrites
 ## the "## Load harness" section of docs/BENCHMARKS.md (~4 min after the build)
 load: build

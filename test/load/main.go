@@ -8,7 +8,7 @@
 // no finding, prints a table, and rewrites the "## Load harness" section of
 // docs/BENCHMARKS.md.
 //
-//	go run ./test/load --collector dist/otelcol-insights [--rates 5000,20000,40000] [--warmup 5s] [--duration 30s]
+//	go run ./test/load --collector dist/otelcol-insights [--rates 5000,10000,20000] [--warmup 5s] [--duration 30s]
 //
 // Linux only (/proc). It exits non-zero when a check fails (the docs are still written,
 // with the failures listed).
@@ -60,7 +60,7 @@ func run(args []string, out io.Writer) error {
 	collector := fs.String("collector", "dist/otelcol-insights", "the built distribution")
 	baseline := fs.String("baseline", "testdata/load/baseline.yaml", "collector config without the insights processor")
 	insights := fs.String("insights", "testdata/load/insights.yaml", "the same config with the insights processor")
-	rates := fs.String("rates", "5000,20000,40000", "comma-separated rates, telemetry items per second")
+	rates := fs.String("rates", "5000,10000,20000", "comma-separated rates, telemetry items per second")
 	warmup := fs.Duration("warmup", 5*time.Second, "traffic at the rate before measuring")
 	duration := fs.Duration("duration", 30*time.Second, "measured time per run")
 	seed := fs.Uint64("seed", 1, "meshsim seed")
@@ -384,7 +384,7 @@ func runPoint(ctx context.Context, o options, cfg namedConfig, rate float64) (*r
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	r.check(m, cfg.name == "insights")
+	r.check(m, cfg.name == "insights", len(plan.Topology.Pods()))
 
 	// Findings: on clean traffic there must be none. Stop first: the file exporter flushes.
 	if err := c.Stop(); err != nil {
@@ -413,7 +413,7 @@ func runPoint(ctx context.Context, o options, cfg namedConfig, rate float64) (*r
 }
 
 // check compares the collector's own counters with what was sent.
-func (r *result) check(m collectorrun.Samples, insights bool) {
+func (r *result) check(m collectorrun.Samples, insights bool, pods int) {
 	bad := func(format string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, a...)) }
 	if r.Accepted != r.Sent {
 		bad("receiver accepted %+v, sent %+v", r.Accepted, r.Sent)
@@ -456,8 +456,10 @@ func (r *result) check(m collectorrun.Samples, insights bool) {
 	if findings > 0 {
 		bad("%d findings emitted on clean traffic", findings)
 	}
-	if v := m.Sum("otelcol_processor_insights_inventory_pods"); int(v) == 0 {
-		bad("inventory holds no pods")
+	// Hours of simulated time pass in a run: the pods (watch ADDED once, at the start) must
+	// still all be known at the end.
+	if v := int(m.Sum("otelcol_processor_insights_inventory_pods")); v != pods {
+		bad("inventory holds %d pods at the end, the mesh has %d", v, pods)
 	}
 }
 
@@ -492,7 +494,7 @@ func (rep *report) table(w io.Writer, md bool) {
 
 func (rep *report) diffTable(w io.Writer, md bool) {
 	head := []string{"rate (items/s)", "baseline CPU s / M items", "insights CPU s / M items", "insights cost: CPU s / M items (= µs per item)",
-		"% of one core", "RSS mean difference MiB", "peak RSS difference MiB"}
+		"% of one core at the rate", "RSS mean difference MiB", "peak RSS difference MiB"}
 	var rows [][]string
 	for _, rate := range rep.Opts.rates {
 		var b, in *result
@@ -510,7 +512,7 @@ func (rep *report) diffTable(w io.Writer, md bool) {
 		d := in.cpuPerM() - b.cpuPerM()
 		rows = append(rows, []string{
 			fmt.Sprintf("%.0f", rate), fmt.Sprintf("%.2f", b.cpuPerM()), fmt.Sprintf("%.2f", in.cpuPerM()),
-			fmt.Sprintf("%+.2f", d), fmt.Sprintf("%+.1f", in.cpuPct()-b.cpuPct()),
+			fmt.Sprintf("%+.2f", d), fmt.Sprintf("%+.1f", d*rate/1e6*100),
 			fmt.Sprintf("%+.0f", (in.RSSMean-b.RSSMean)/(1<<20)), fmt.Sprintf("%+.0f", mb(in.HWM)-mb(b.HWM)),
 		})
 	}
@@ -538,35 +540,37 @@ func writeTable(w io.Writer, md bool, head []string, rows [][]string) {
 
 const sectionHeading = "## Load harness"
 
-// writeDocs replaces the "## Load harness" section of path (up to the next "## " heading),
-// or appends it.
+// writeDocs writes the "## Load harness" section of path: its introduction is rewritten,
+// the earlier runs' "### " subsections are kept, and this run's is added after them. The
+// section is appended when path has none; what follows it (the next "## ") is kept.
 func (rep *report) writeDocs(path string) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	rep.section(&b)
+	var intro, run strings.Builder
+	rep.intro(&intro)
+	rep.run(&run)
 	doc := string(old)
-	if i := strings.Index(doc, "\n"+sectionHeading+"\n"); i >= 0 {
-		rest := doc[i+1+len(sectionHeading):]
-		tail := ""
-		if j := strings.Index(rest, "\n## "); j >= 0 {
-			tail = rest[j:]
-		}
-		doc = doc[:i+1] + strings.TrimRight(b.String(), "\n") + "\n" + tail
-	} else {
-		doc = strings.TrimRight(doc, "\n") + "\n\n" + b.String()
+	i := strings.Index(doc, "\n"+sectionHeading+"\n")
+	if i < 0 {
+		doc = strings.TrimRight(doc, "\n") + "\n\n" + intro.String() + run.String()
+		return os.WriteFile(path, []byte(doc), 0o644)
 	}
+	body := doc[i+1+len(sectionHeading)+1:]
+	tail := ""
+	if j := strings.Index(body, "\n## "); j >= 0 {
+		body, tail = body[:j+1], body[j:]
+	}
+	runs := ""
+	if j := strings.Index(body, "\n### "); j >= 0 {
+		runs = strings.TrimRight(body[j+1:], "\n") + "\n\n"
+	}
+	doc = doc[:i+1] + intro.String() + runs + strings.TrimRight(run.String(), "\n") + "\n" + tail
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
-func (rep *report) section(w io.Writer) {
-	o := rep.Opts
-	rates := make([]string, len(o.rates))
-	for i, r := range o.rates {
-		rates[i] = fmt.Sprintf("%.0f", r)
-	}
+func (rep *report) intro(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\n", sectionHeading)
 	fmt.Fprintf(w, `What the processor costs a running collector, rather than a benchmark loop: `+"`make load`"+`
 (test/load) builds the distribution, then for each rate runs it twice, with
@@ -583,19 +587,32 @@ its RSS (/proc/<pid>/status VmRSS every 0.5 s, and the peak VmHWM), the sender's
 collector's own metrics that every item sent was accepted, exported or filtered, and
 inspected by the processor (no refusal, failure or drop), and that clean traffic gave no
 finding (processor counter and findings file). The difference between the two runs at a
-rate is the processor's cost. This section is rewritten by each run; earlier runs are in
-the git history.
+rate is the processor's cost. Each run adds a subsection below (this introduction is
+rewritten). On a shared machine the same point varies from run to run by about as much as
+the processor's cost at low rates: read the difference over several runs, and at the
+highest rate.
 
-Traffic: %s. The simulated mesh is small; a rate above its real one
-(~%.0f items/s at one tick per %s) is reached by playing simulated time faster, so the
-processor's state (series, edges, pods) stays that of a %d-pod mesh while the item rate is
-that of a much larger one: memory figures are a lower bound for a bigger mesh, CPU per item
-is what the hot path costs.
+The simulated mesh is small (each run says how small): a rate above its real one (tens of
+items/s at one tick per scrape interval) is reached by playing simulated time faster, so
+the processor's state (series, edges, pods) stays that of a small mesh while the item rate
+is that of a much larger one: memory figures are a lower bound for a bigger mesh, CPU per
+item is what the hot path costs. Most of the collector's RSS is the distribution itself
+(every component of builder-config.yaml linked in).
 
-`, rep.Traffic.String(), rep.Traffic.Items/rep.Traffic.TickInterval.Seconds(), rep.Traffic.TickInterval, rep.Traffic.Pods)
+`)
+}
+
+func (rep *report) run(w io.Writer) {
+	o := rep.Opts
+	rates := make([]string, len(o.rates))
+	for i, r := range o.rates {
+		rates[i] = fmt.Sprintf("%.0f", r)
+	}
 	fmt.Fprintf(w, "### %s\n\n", rep.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Reproduce: `%s` (%s warm-up and %s measured per run, rates %s items/s; %s in all).\n",
 		o.command, o.warmup, o.duration, strings.Join(rates, ", "), rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "Traffic: %s; at one tick per %s that mesh sends ~%.0f items/s.\n",
+		rep.Traffic.String(), rep.Traffic.TickInterval, rep.Traffic.Items/rep.Traffic.TickInterval.Seconds())
 	fmt.Fprintf(w, "Machine: %d cores, %s %s/%s; load average (1/5/15 min) %.2f/%.2f/%.2f before, %.2f/%.2f/%.2f after.\n",
 		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH,
 		rep.LoadStart[0], rep.LoadStart[1], rep.LoadStart[2], rep.LoadEnd[0], rep.LoadEnd[1], rep.LoadEnd[2])
@@ -608,7 +625,8 @@ is what the hot path costs.
 	}
 	fmt.Fprintln(w)
 	rep.table(w, true)
-	fmt.Fprintf(w, "\nThe insights processor's cost (insights minus baseline at the same rate):\n\n")
+	fmt.Fprintf(w, "\nThe insights processor's cost (insights minus baseline at the same rate; the share of a core is\n"+
+		"the per-item difference times the rate, so a run that fell short of its rate does not skew it):\n\n")
 	rep.diffTable(w, true)
 	fmt.Fprintln(w)
 	var problems []string
@@ -625,7 +643,8 @@ is what the hot path costs.
 	if len(problems) == 0 {
 		fmt.Fprintf(w, "Checks: in every run the receiver accepted every item sent (none refused or failed), the debug\n"+
 			"exporter sent every data point and span, the filter saw every log record, the insights processor\n"+
-			"inspected every item, and no finding was emitted or written on clean traffic.\n")
+			"inspected every item and still held every pod at the end, and no finding was emitted or written\n"+
+			"on clean traffic.\n")
 	} else {
 		fmt.Fprintf(w, "Checks FAILED:\n\n")
 		for _, p := range problems {
