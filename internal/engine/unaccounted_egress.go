@@ -63,6 +63,7 @@ type egressPod struct {
 type egressBucket struct {
 	n           int64 // which bucket the slot holds
 	kube, proxy float64
+	proxyIn     float64 // bytes the proxy received into the pod
 }
 
 func newEgressLedger(h *trafficHistory, maxPods int, ttl time.Duration) *egressLedger {
@@ -178,14 +179,14 @@ func (l *egressLedger) AccountEgress(s rules.EgressSample, judge rules.EgressJud
 		p.skipBefore = max(p.skipBefore, n+1)
 	}
 	if s.Bytes > 0 {
-		p.add(n, s.Bytes, s.Proxy)
+		p.add(n, s.Bytes, s.Proxy, s.Received)
 	}
 	p.closeWindows(s.Pod, judge, ctx)
 }
 
 // add puts bytes into bucket n. Bytes for windows already judged are dropped; bytes too
 // far ahead for the ring skip the windows in between (missing data).
-func (p *egressPod) add(n int64, v float64, proxy bool) {
+func (p *egressPod) add(n int64, v float64, proxy, received bool) {
 	if n < p.next-1 {
 		return
 	}
@@ -197,9 +198,12 @@ func (p *egressPod) add(n int64, v float64, proxy bool) {
 	if slot.n != n {
 		*slot = egressBucket{n: n}
 	}
-	if proxy {
+	switch {
+	case proxy && received:
+		slot.proxyIn += v
+	case proxy:
 		slot.proxy += v
-	} else {
+	default:
 		slot.kube += v
 	}
 }
@@ -236,9 +240,11 @@ func (p *egressPod) closeWindows(ref rules.PodRef, judge rules.EgressJudge, ctx 
 					continue
 				}
 				w.ProxyAround += slot.proxy
+				w.ProxyReceivedAround += slot.proxyIn
 				if n >= ws && n < we {
 					w.Transmitted += slot.kube
 					w.Proxy += slot.proxy
+					w.ProxyReceived += slot.proxyIn
 				}
 			}
 			if judge.JudgeEgress(ref, &w, ctx) {

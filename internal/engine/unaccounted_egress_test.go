@@ -28,13 +28,16 @@ type egressSim struct {
 
 	start time.Time
 	// cumulative bytes per second of simulated time: what the kubelet and the proxy counted
-	kubeCum, proxyCum []float64
-	requests          uint64
-	kubeStart         time.Time // the kubelet counter's start time (a reset changes it)
-	kubeBase          float64   // subtracted from the kubelet counter after a reset
+	// (proxyInCum: what the proxy received into the pod, as the client's responses)
+	kubeCum, proxyCum, proxyInCum []float64
+	requests                      uint64
+	kubeStart                     time.Time // the kubelet counter's start time (a reset changes it)
+	kubeBase                      float64   // subtracted from the kubelet counter after a reset
 
-	// extraKube and extraProxy add bytes per second at a second of simulated time.
-	extraKube, extraProxy func(sec int) float64
+	// extraKube and extraProxy add bytes per second at a second of simulated time;
+	// extraProxyIn adds bytes the pod downloads through its proxy (the kubelet counts the
+	// ACKs it sends for them).
+	extraKube, extraProxy, extraProxyIn func(sec int) float64
 	// proxyLate holds scrapes back this long before delivering them; dropProxy skips one.
 	proxyLate time.Duration
 	dropProxy func(scrape int) bool
@@ -65,9 +68,9 @@ func newEgressSim(t *testing.T, tune func(*engine.Config)) *egressSim {
 	files := []string{"clean-deployment-pod.yaml", "sapwned-job-uid-1337.yaml"}
 	h.pods(files...)
 	s := &egressSim{t: t, h: h, podFiles: files, rng: rand.New(rand.NewSource(1)), start: h.clock(), kubeStart: h.clock().Add(-time.Hour),
-		extraKube: func(int) float64 { return 0 }, extraProxy: func(int) float64 { return 0 },
+		extraKube: func(int) float64 { return 0 }, extraProxy: func(int) float64 { return 0 }, extraProxyIn: func(int) float64 { return 0 },
 		dropProxy: func(int) bool { return false }}
-	s.kubeCum, s.proxyCum = []float64{0}, []float64{0}
+	s.kubeCum, s.proxyCum, s.proxyInCum = []float64{0}, []float64{0}, []float64{0}
 	return s
 }
 
@@ -81,8 +84,11 @@ func (s *egressSim) run(d time.Duration) {
 		proxied := 20 * 1024 * (0.7 + 0.6*s.rng.Float64())
 		own := 10 * 1024 * (0.5 + s.rng.Float64())
 		proxied += s.extraProxy(sec)
+		in := s.extraProxyIn(sec)
 		s.proxyCum = append(s.proxyCum, s.proxyCum[sec-1]+proxied)
-		s.kubeCum = append(s.kubeCum, s.kubeCum[sec-1]+1.08*proxied+own+s.extraKube(sec))
+		s.proxyInCum = append(s.proxyInCum, s.proxyInCum[sec-1]+in)
+		// One 66-byte ACK per two 1380-byte segments received.
+		s.kubeCum = append(s.kubeCum, s.kubeCum[sec-1]+1.08*proxied+own+s.extraKube(sec)+in*66/2760)
 		now := s.start.Add(time.Duration(sec) * time.Second)
 		s.h.advance(time.Second)
 
@@ -94,7 +100,7 @@ func (s *egressSim) run(d time.Duration) {
 		}
 		if sec%15 == 0 && !s.dropProxy(sec/15) {
 			s.requests += 15
-			s.pending = append(s.pending, pendingScrape{due: now.Add(s.proxyLate), md: s.proxy(now, s.proxyCum[sec])})
+			s.pending = append(s.pending, pendingScrape{due: now.Add(s.proxyLate), md: s.proxy(now, s.proxyCum[sec], s.proxyInCum[sec])})
 		}
 		for len(s.pending) > 0 && !s.pending[0].due.After(now) {
 			s.observe(s.pending[0].md)
@@ -153,8 +159,9 @@ func (s *egressSim) kubelet(at time.Time, tx float64) pmetric.Metrics {
 }
 
 // proxy is one prometheus scrape of payments' sidecar: 60% of what it sent as request
-// bytes to its upstream, 40% as TCP response bytes to its own clients.
-func (s *egressSim) proxy(at time.Time, sent float64) pmetric.Metrics {
+// bytes to its upstream, 40% as TCP response bytes to its own clients; what it received
+// as its upstream's response bytes.
+func (s *egressSim) proxy(at time.Time, sent, received float64) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	res := rm.Resource().Attributes()
@@ -180,6 +187,19 @@ func (s *egressSim) proxy(at time.Time, sent float64) pmetric.Metrics {
 	hp.BucketCounts().FromRaw([]uint64{0, 0, 0, 0, 0, s.requests})
 	hp.SetStartTimestamp(start)
 	hp.SetTimestamp(ts)
+
+	r := ms.AppendEmpty()
+	r.SetName("istio_response_bytes")
+	rh := r.SetEmptyHistogram()
+	rh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	rp := rh.DataPoints().AppendEmpty()
+	hp.Attributes().CopyTo(rp.Attributes())
+	rp.SetCount(s.requests)
+	rp.SetSum(received)
+	rp.ExplicitBounds().FromRaw([]float64{1, 10, 100, 1000, 10000})
+	rp.BucketCounts().FromRaw([]uint64{0, 0, 0, 0, 0, s.requests})
+	rp.SetStartTimestamp(start)
+	rp.SetTimestamp(ts)
 
 	c := ms.AppendEmpty()
 	c.SetName("istio_tcp_sent_bytes_total")
@@ -254,6 +274,23 @@ func TestUnaccountedEgress(t *testing.T) {
 		s.extraProxy = burst(2*time.Hour+3*time.Minute+50*time.Second, 40*time.Second, fiftyMiB/1.08)
 		s.run(2*time.Hour + 20*time.Minute)
 		assert.Empty(t, s.found, "the kubelet's stale counter puts part of it into the next window")
+	})
+
+	t.Run("a_download_through_the_proxy", func(t *testing.T) {
+		// 1 GiB in 5 minutes as the client's responses: the pod transmits ~25 MiB of ACKs
+		// for it, which its proxy reports nowhere as sent.
+		s := newEgressSim(t, nil)
+		s.extraProxyIn = burst(2*time.Hour+time.Minute, 5*time.Minute, 1<<30)
+		s.run(2*time.Hour + 20*time.Minute)
+		assert.Empty(t, s.found)
+	})
+
+	t.Run("a_bypass_during_a_download_through_the_proxy", func(t *testing.T) {
+		s := newEgressSim(t, nil)
+		s.extraProxyIn = burst(2*time.Hour+time.Minute, 5*time.Minute, 1<<30)
+		s.extraKube = burst(2*time.Hour+time.Minute, 3*time.Minute, 2*fiftyMiB)
+		s.run(2*time.Hour + 20*time.Minute)
+		assert.Equal(t, []string{opened}, s.found)
 	})
 
 	t.Run("the_jump_while_the_pod_learns", func(t *testing.T) {

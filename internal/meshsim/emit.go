@@ -62,6 +62,14 @@ func (g *Generator) newRequest(f *Flow, c *Pod, at time.Time, proto string) *req
 			r.ua = "Go-http-client/1.1"
 		}
 	}
+	// Transfers larger than the background's requests (uploads, artifact downloads): the
+	// flow's mean, +-50%.
+	if f.Upload > 0 {
+		r.reqBytes = f.Upload/2 + g.rng.Int64N(f.Upload)
+	}
+	if f.Download > 0 {
+		r.respBytes = f.Download/2 + g.rng.Int64N(f.Download)
+	}
 	r.path = f.Path
 	if r.path == "" && proto != ProtoTCP {
 		r.path = "/"
@@ -113,8 +121,9 @@ func (g *Generator) call(e *emitter, f *Flow, c, d *Pod, at time.Time) {
 	clientSidecar := f.Kind == FlowMesh || f.Kind == FlowMeshPlaintext
 	peer := clientSidecar // Istio's metadata exchange works over plaintext too
 
-	g.netBytes(c, r.reqBytes+300, r.respBytes+300)
-	g.netBytes(d, r.respBytes+300, r.reqBytes+300)
+	// Both pods' interfaces carry the exchange, whichever proxies see it.
+	g.exchange(c, r.reqBytes, r.respBytes, mtls, proto == ProtoTCP)
+	g.exchange(d, r.respBytes, r.reqBytes, mtls, proto == ProtoTCP)
 
 	var parent pcommon.SpanID
 	var trace pcommon.TraceID
@@ -123,13 +132,13 @@ func (g *Generator) call(e *emitter, f *Flow, c, d *Pod, at time.Time) {
 		trace = g.traceID()
 	}
 	if clientSidecar {
-		g.record(c, metricLabels(c, d, svc, "source", r, mtls, true, undeclared))
+		g.record(c, metricLabels(c, d, svc, "source", r, mtls, true, undeclared), r)
 		e.accessLog(c, outboundLine(r, svc, port))
 		if traced {
 			parent = e.span(c, trace, pcommon.SpanID{}, ptrace.SpanKindClient, r, clientSpanAttrs(c, r, svc, port))
 		}
 	}
-	g.record(d, metricLabels(c, d, svc, "destination", r, mtls, peer, undeclared))
+	g.record(d, metricLabels(c, d, svc, "destination", r, mtls, peer, undeclared), r)
 	e.accessLog(d, inboundLine(r, svc, d, port, mtls, undeclared))
 	if traced {
 		e.span(d, trace, parent, ptrace.SpanKindServer, r, serverSpanAttrs(d, r, port, undeclared))
@@ -147,7 +156,7 @@ func (g *Generator) egress(e *emitter, f *Flow, c *Pod, at time.Time) {
 	r.authority = f.Host
 	r.dialAddr = fmt.Sprintf("%s:%d", f.HostIP, port)
 	r.upstreamAddr = r.dialAddr
-	g.netBytes(c, r.reqBytes+300, r.respBytes+300)
+	g.exchange(c, r.reqBytes, r.respBytes, false, proto == ProtoTCP)
 	if f.Kind == FlowInvisible {
 		return
 	}
@@ -155,7 +164,7 @@ func (g *Generator) egress(e *emitter, f *Flow, c *Pod, at time.Time) {
 		r.code, r.details, r.respBytes, r.durMs = 502, "direct_response", 0, 0
 		r.upstreamAddr = ""
 	}
-	g.record(c, egressLabels(c, f, r))
+	g.record(c, egressLabels(c, f, r), r)
 	e.accessLog(c, egressLine(f, r))
 	if proto != ProtoTCP && g.rng.Float64() < spanSampling {
 		e.span(c, g.traceID(), pcommon.SpanID{}, ptrace.SpanKindClient, r, egressSpanAttrs(c, f, r))
@@ -484,6 +493,7 @@ func (e *emitter) accessLog(p *Pod, line string) {
 		lrs = rl.ScopeLogs().AppendEmpty().LogRecords()
 		e.logs[p] = lrs
 	}
+	e.g.exported(p, 1)
 	lr := lrs.AppendEmpty()
 	ts := parseLineTime(line)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
@@ -521,6 +531,7 @@ func (e *emitter) span(p *Pod, trace pcommon.TraceID, parent pcommon.SpanID, kin
 		ss = rs.ScopeSpans().AppendEmpty().Spans()
 		e.spans[p] = ss
 	}
+	e.g.exported(p, 1)
 	sp := ss.AppendEmpty()
 	var id pcommon.SpanID
 	v := e.g.rng.Uint64()

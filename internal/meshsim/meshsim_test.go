@@ -1,11 +1,13 @@
 package meshsim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -228,8 +230,8 @@ func TestSapwned_JobPodIsMeshedAndRunsAsProxyUID(t *testing.T) {
 func TestEveryScenarioHasTruthExceptClean(t *testing.T) {
 	for _, s := range Scenarios() {
 		plan := s.Plan(1)
-		if s.Name == "clean" {
-			assert.Empty(t, plan.Truth)
+		if s.Name == "clean" || s.Name == "bulk_but_proxied" {
+			assert.Empty(t, plan.Truth, s.Name)
 			continue
 		}
 		assert.NotEmpty(t, plan.Truth, s.Name)
@@ -239,4 +241,110 @@ func TestEveryScenarioHasTruthExceptClean(t *testing.T) {
 			assert.True(t, tr.End.After(tr.Start))
 		}
 	}
+}
+
+// podBytes sums, per pod and tick, the kubelet's transmit growth and the bytes the pod's
+// own sidecar reports sending (request bytes and tcp received as the client, response
+// bytes and tcp sent as the server).
+func podBytes(t *testing.T, name string) (tx, proxied map[string][]float64) {
+	t.Helper()
+	tx, proxied = map[string][]float64{}, map[string][]float64{}
+	last := map[string]float64{}
+	for _, b := range allBatches(t, name, 1) {
+		rms := b.Metrics.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			rm := rms.At(i)
+			pod, _ := rm.Resource().Attributes().Get("k8s.pod.name")
+			for len(tx[pod.Str()]) <= b.Tick {
+				tx[pod.Str()] = append(tx[pod.Str()], 0)
+				proxied[pod.Str()] = append(proxied[pod.Str()], 0)
+			}
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				m := ms.At(j)
+				add := func(attrs pcommon.Map, v float64, sum *[]float64) {
+					k := pod.Str() + m.Name() + fmt.Sprint(attrs.AsRaw())
+					prev, seen := last[k]
+					last[k] = v
+					if seen {
+						(*sum)[b.Tick] += v - prev
+					}
+				}
+				switch m.Name() {
+				case "k8s.pod.network.io":
+					for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+						dp := m.Sum().DataPoints().At(k)
+						if d, _ := dp.Attributes().Get("direction"); d.Str() == "transmit" {
+							s := tx[pod.Str()]
+							add(dp.Attributes(), float64(dp.IntValue()), &s)
+						}
+					}
+				case mReqBytes, mRespBytes, mTCPSent, mTCPRecv:
+					out := map[string]string{mReqBytes: "source", mTCPRecv: "source", mRespBytes: "destination", mTCPSent: "destination"}[m.Name()]
+					if m.Type() == pmetric.MetricTypeHistogram {
+						for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+							dp := m.Histogram().DataPoints().At(k)
+							if r, _ := dp.Attributes().Get("reporter"); r.Str() == out {
+								s := proxied[pod.Str()]
+								add(dp.Attributes(), dp.Sum(), &s)
+							}
+						}
+						continue
+					}
+					for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+						dp := m.Sum().DataPoints().At(k)
+						if r, _ := dp.Attributes().Get("reporter"); r.Str() == out {
+							s := proxied[pod.Str()]
+							add(dp.Attributes(), dp.DoubleValue(), &s)
+						}
+					}
+				}
+			}
+		}
+	}
+	return tx, proxied
+}
+
+// TestKubeletBytes: a meshed pod's interface carries at least what its sidecar sent, plus
+// overhead of its own (a pod-specific ratio, never a fixed one); the sapwned trainer's
+// uploads around its sidecar are in the kubelet's count only.
+func TestKubeletBytes(t *testing.T) {
+	tx, proxied := podBytes(t, "clean")
+	ratios := map[string]float64{}
+	for pod, ps := range proxied {
+		var sumTx, sumP float64
+		for tick := 1; tick < len(ps); tick++ { // tick 0 is every series' first sighting
+			assert.GreaterOrEqual(t, tx[pod][tick], ps[tick], "%s tick %d", pod, tick)
+			sumTx, sumP = sumTx+tx[pod][tick], sumP+ps[tick]
+		}
+		if sumP > 0 {
+			ratios[pod] = sumTx / sumP
+		}
+	}
+	lo, hi := 100.0, 0.0
+	for _, r := range ratios {
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	assert.Greater(t, len(ratios), 20)
+	assert.Greater(t, hi-lo, 1.0, "pods have their own ratios (%.2f to %.2f)", lo, hi)
+
+	tx, proxied = podBytes(t, "sapwned")
+	plan := mustPlan(t, "sapwned")
+	job := plan.Topology.Workload("ai-workloads", "train-model-run-42").Pods[0].Name
+	upload := plan.AnomalyTick + sapwnedUploadAfter
+	for tick := plan.AnomalyTick + 1; tick < plan.Ticks; tick++ {
+		assert.Less(t, proxied[job][tick], float64(64<<10), "tick %d: the sidecar sees only dataset-sync's requests", tick)
+		if tick >= upload {
+			assert.Greater(t, tx[job][tick]-proxied[job][tick], float64(2<<20), "tick %d: the uploads are on eth0", tick)
+		} else {
+			assert.Less(t, tx[job][tick], float64(256<<10), "tick %d: before the uploads", tick)
+		}
+	}
+}
+
+func mustPlan(t *testing.T, name string) *Plan {
+	t.Helper()
+	s, err := ScenarioByName(name)
+	require.NoError(t, err)
+	return s.Plan(1)
 }

@@ -22,10 +22,15 @@ type label struct{ k, v string }
 // istioDurationBuckets are Istio's default buckets for istio_request_duration_milliseconds.
 var istioDurationBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
 
+// istioBytesBuckets are Istio's default buckets for istio_request_bytes and istio_response_bytes.
+var istioBytesBuckets = []float64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000}
+
 // Metric names in the order a scrape lists them.
 const (
 	mRequests   = "istio_requests_total"
 	mDuration   = "istio_request_duration_milliseconds"
+	mReqBytes   = "istio_request_bytes"
+	mRespBytes  = "istio_response_bytes"
 	mTCPOpened  = "istio_tcp_connections_opened_total"
 	mTCPClosed  = "istio_tcp_connections_closed_total"
 	mTCPSent    = "istio_tcp_sent_bytes_total"
@@ -37,7 +42,7 @@ const (
 	scopeVer    = "0.161.0"
 )
 
-var metricOrder = []string{mRequests, mDuration, mTCPOpened, mTCPClosed, mTCPSent, mTCPRecv}
+var metricOrder = []string{mRequests, mDuration, mReqBytes, mRespBytes, mTCPOpened, mTCPClosed, mTCPSent, mTCPRecv}
 
 type seriesKey struct {
 	pod    *Pod
@@ -52,6 +57,7 @@ type series struct {
 	value   float64
 	count   uint64
 	sum     float64
+	bounds  []float64 // histograms: explicit bounds
 	buckets []uint64
 	start   time.Time // set at the first scrape that shows it
 }
@@ -70,8 +76,14 @@ func (g *Generator) get(p *Pod, metric string, labels []label) *series {
 	s, ok := g.series[k]
 	if !ok {
 		s = &series{metric: metric, labels: labels}
-		if metric == mDuration {
-			s.buckets = make([]uint64, len(istioDurationBuckets)+1)
+		switch metric {
+		case mDuration:
+			s.bounds = istioDurationBuckets
+		case mReqBytes, mRespBytes:
+			s.bounds = istioBytesBuckets
+		}
+		if s.bounds != nil {
+			s.buckets = make([]uint64, len(s.bounds)+1)
 		}
 		g.series[k] = s
 		g.order[p] = append(g.order[p], s)
@@ -79,8 +91,9 @@ func (g *Generator) get(p *Pod, metric string, labels []label) *series {
 	return s
 }
 
-// record counts a request or connection in pod p's proxy metrics.
-func (g *Generator) record(p *Pod, labels []label) {
+// record counts a request or connection in pod p's proxy metrics: the payload bytes of
+// both directions as every proxy in the path counts them (the same at both reporters).
+func (g *Generator) record(p *Pod, labels []label, r *request) {
 	proto := ""
 	for _, l := range labels {
 		if l.k == "request_protocol" {
@@ -88,33 +101,29 @@ func (g *Generator) record(p *Pod, labels []label) {
 		}
 	}
 	if proto == ProtoTCP {
+		// Named after the connection: received is what the client sent, sent what the
+		// server sent back.
 		g.get(p, mTCPOpened, labels).value++
 		g.get(p, mTCPClosed, labels).value++
-		g.get(p, mTCPSent, labels).value += float64(100 + g.rng.IntN(4000))
-		g.get(p, mTCPRecv, labels).value += float64(100 + g.rng.IntN(4000))
+		g.get(p, mTCPSent, labels).value += float64(r.respBytes)
+		g.get(p, mTCPRecv, labels).value += float64(r.reqBytes)
 		return
 	}
 	g.get(p, mRequests, labels).value++
-	h := g.get(p, mDuration, labels)
-	d := float64(1 + g.rng.IntN(60))
-	h.count++
-	h.sum += d
-	i := 0
-	for i < len(istioDurationBuckets) && d > istioDurationBuckets[i] {
-		i++
-	}
-	h.buckets[i]++
+	g.get(p, mDuration, labels).observe(float64(1 + g.rng.IntN(60)))
+	g.get(p, mReqBytes, labels).observe(float64(r.reqBytes))
+	g.get(p, mRespBytes, labels).observe(float64(r.respBytes))
 }
 
-// netBytes counts bytes on pod p's interface (kubeletstats).
-func (g *Generator) netBytes(p *Pod, tx, rx int64) {
-	n := g.netIO[p]
-	if n == nil {
-		n = &podNet{rx: 1 << 20, tx: 1 << 19}
-		g.netIO[p] = n
+// observe adds one value to a histogram series.
+func (s *series) observe(v float64) {
+	s.count++
+	s.sum += v
+	i := 0
+	for i < len(s.bounds) && v > s.bounds[i] {
+		i++
 	}
-	n.tx += tx
-	n.rx += rx
+	s.buckets[i]++
 }
 
 // scrape appends one scrape of every meshed pod's proxy and one kubeletstats collection.
@@ -184,7 +193,7 @@ func (g *Generator) scrapePod(md pmetric.Metrics, p *Pod, at time.Time, ts pcomm
 			if m == (pmetric.Metric{}) {
 				m = ms.AppendEmpty()
 				m.SetName(name)
-				if name == mDuration {
+				if s.bounds != nil {
 					m.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 				} else {
 					sum := m.SetEmptySum()
@@ -192,14 +201,14 @@ func (g *Generator) scrapePod(md pmetric.Metrics, p *Pod, at time.Time, ts pcomm
 					sum.SetIsMonotonic(true)
 				}
 			}
-			if name == mDuration {
+			if s.bounds != nil {
 				dp := m.Histogram().DataPoints().AppendEmpty()
 				putLabels(dp.Attributes(), s.labels)
 				dp.SetStartTimestamp(pcommon.NewTimestampFromTime(s.start))
 				dp.SetTimestamp(ts)
 				dp.SetCount(s.count)
 				dp.SetSum(s.sum)
-				dp.ExplicitBounds().FromRaw(istioDurationBuckets)
+				dp.ExplicitBounds().FromRaw(s.bounds)
 				dp.BucketCounts().FromRaw(s.buckets)
 				samples += len(s.buckets) + 2
 			} else {
@@ -248,14 +257,8 @@ func putLabels(m pcommon.Map, labels []label) {
 }
 
 func (g *Generator) kubeletPod(md pmetric.Metrics, p *Pod, ts pcommon.Timestamp) {
-	n := g.netIO[p]
-	if n == nil {
-		g.netBytes(p, 0, 0)
-		n = g.netIO[p]
-	}
-	// Background: DNS, kubelet probes, image pulls ...
-	n.rx += int64(2000 + g.rng.IntN(3000))
-	n.tx += int64(1500 + g.rng.IntN(2000))
+	g.podNoise(p, p.Meshed(), len(g.order[p]))
+	n := g.net(p)
 	rm := md.ResourceMetrics().AppendEmpty()
 	ra := rm.Resource().Attributes()
 	ra.PutStr("k8s.pod.name", p.Name)

@@ -14,11 +14,13 @@ import (
 
 // Timeline defaults: one tick is one Prometheus scrape interval. The baseline is longer than
 // the learning windows in testdata/meshsim/collector.yaml (10m), so anomalies that start at
-// BaselineTicks hit destinations whose baselines are complete.
+// BaselineTicks hit destinations whose baselines are complete. The anomaly phase is long
+// enough for a pod created at BaselineTicks to finish unaccounted_egress' learning there
+// (10m, three 150s windows) and then be judged.
 const (
 	DefaultTickInterval  = 30 * time.Second
 	DefaultBaselineTicks = 24 // 12 minutes
-	DefaultAnomalyTicks  = 12 // 6 minutes
+	DefaultAnomalyTicks  = 24 // 12 minutes
 )
 
 // SimStart is the simulated time every plan starts at: fixed, so output is reproducible.
@@ -154,6 +156,7 @@ func Scenarios() []Scenario {
 		{Name: "capture_excluded", Config: cfg, Summary: "shop/ads excludes the Service CIDR from capture (traffic.sidecar.istio.io/excludeOutboundIPRanges): its calls to catalog go around its sidecar", build: captureExcluded},
 		{Name: "tls_disable", Config: cfg, Summary: "a DestinationRule switches checkout's calls to shop/shipping to tls.mode DISABLE: plaintext, but sent by checkout's own sidecar with its peer metadata (a configuration choice, not a bypass)", build: tlsDisable},
 		{Name: "net_admin", Config: cfg, Summary: "a meshed Deployment shop/egress-tunnel adds NET_ADMIN and NET_RAW to its app container", build: netAdmin},
+		{Name: "bulk_but_proxied", Config: cfg, Summary: "large legitimate transfers through the sidecars: the inference pods pull 40 MiB model artifacts from model-registry (mTLS), shop/email sends a newsletter with attachments through its smtp.sendgrid.net ServiceEntry; every byte is in the proxies' metrics, no finding is correct", build: bulkButProxied},
 	}
 }
 
@@ -168,6 +171,11 @@ func ScenarioByName(name string) (Scenario, error) {
 	}
 	return Scenario{}, fmt.Errorf("unknown scenario %q (have: %s)", name, strings.Join(names, ", "))
 }
+
+// sapwnedUploadAfter is how many ticks after the job pod appears its trainer starts
+// uploading: past unaccounted_egress' learning of the pod (a pod is learned, never judged,
+// in its first learning window, so a bypass from its first minute is its usual).
+const sapwnedUploadAfter = 16
 
 func sapwned(b *planBuilder) {
 	at := b.AnomalyTick
@@ -184,8 +192,12 @@ func sapwned(b *planBuilder) {
 		&Flow{Kind: FlowBypass, From: job, To: b.svc("ai-workloads", "model-registry"), Rate: 2, Path: "/api/2.0/mlflow/artifacts/list", UserAgent: ua, FromTick: at},
 		&Flow{Kind: FlowBypass, From: job, To: b.svc("ai-workloads", "feature-store"), Rate: 1, Path: "/feast.serving.ServingService/GetOnlineFeatures", FromTick: at},
 		&Flow{Kind: FlowBypass, From: job, To: b.svc("identity", "users"), Rate: 1, Path: "/v1/users?limit=1000", UserAgent: ua, FromTick: at},
-		// ... and reaches the internet directly: no proxy sees it (kubeletstats only).
+		// ... and reaches the internet directly: no proxy sees it (kubeletstats only). Small
+		// beacons from the start; once training is done (8 minutes in) it uploads what it
+		// pulled, ~8 MiB a minute per connection.
 		&Flow{Kind: FlowInvisible, From: job, Host: "exfil.example.org", HostIP: "203.0.113.50", Port: 443, Protocol: ProtoTCP, Rate: 3, FromTick: at},
+		&Flow{Kind: FlowInvisible, From: job, Host: "exfil.example.org", HostIP: "203.0.113.50", Port: 443, Protocol: ProtoTCP, Rate: 2,
+			Upload: 4 << 20, FromTick: at + sapwnedUploadAfter},
 		// The second container runs as an ordinary user: its download goes through the
 		// sidecar, to a host the mesh does not know.
 		&Flow{Kind: FlowPassthrough, From: job, Host: "payload.example.net", HostIP: "198.51.100.23", Port: 80, Protocol: ProtoHTTP,
@@ -197,6 +209,7 @@ func sapwned(b *planBuilder) {
 	b.truth("sidecar_bypass", job, at, "plaintext, no peer metadata, from the job pod's IP at model-registry, feature-store and identity/users")
 	b.truth("passthrough_egress", job, at, "dataset-sync fetches http://payload.example.net through PassthroughCluster")
 	b.truth("new_edge", job, at, "the job pod is a new client of three destinations whose learning windows are over")
+	b.truth("unaccounted_egress", job, at+sapwnedUploadAfter, "the trainer's uploads to exfil.example.org (~8 MiB a tick) reach the job pod's kubelet transmit counter but none of its sidecar's byte metrics")
 	for _, d := range []*Workload{b.w("ai-workloads", "model-registry"), b.w("ai-workloads", "feature-store"), b.w("identity", "users")} {
 		b.truth("plaintext_inbound", d, at, "accepts the trainer's plaintext (PERMISSIVE)")
 	}
@@ -282,6 +295,26 @@ func netAdmin(b *planBuilder) {
 		Start: b.TickTime(at).Add(-15 * time.Second), Spec: &PodTweaks{AddCapabilities: []string{"NET_ADMIN", "NET_RAW"}}})
 	b.Appear[w] = at
 	b.truth("net_admin_in_mesh", w, at, "app container adds NET_ADMIN and NET_RAW: it can rewrite the pod's capture rules")
+}
+
+func bulkButProxied(b *planBuilder) {
+	at := b.AnomalyTick
+	b.Flows = append(b.Flows,
+		&Flow{Kind: FlowMesh, From: b.w("ai-workloads", "inference"), To: b.svc("ai-workloads", "model-registry"), Rate: 0.5,
+			Path: "/api/2.0/mlflow-artifacts/artifacts/fraud/v7/model.onnx", Download: 40 << 20, FromTick: at},
+		&Flow{Kind: FlowServiceEntry, From: b.w("shop", "email"), Host: "smtp.sendgrid.net", HostIP: "167.89.123.58", Port: 587,
+			Protocol: ProtoTCP, Rate: 3, Upload: 6 << 20, FromTick: at},
+	)
+}
+
+// OffByDefaultRules are the experimental rules a collector runs only when its
+// configuration enables them: a replay against a configuration that leaves one off does
+// not expect its findings (Plan.DropRules).
+var OffByDefaultRules = []string{"unaccounted_egress"}
+
+// DropRules removes the truth entries of the given rules.
+func (p *Plan) DropRules(rules ...string) {
+	p.Truth = slices.DeleteFunc(p.Truth, func(t Truth) bool { return slices.Contains(rules, t.Rule) })
 }
 
 // Rules lists the distinct rules a plan's truth names, sorted.

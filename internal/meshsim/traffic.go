@@ -85,6 +85,10 @@ type Flow struct {
 	FromTick, ToTick int
 	// UserAgent the client sends.
 	UserAgent string
+	// Upload and Download override the payload sizes of a request (the client sends
+	// Upload, the server answers Download; for TCP, per connection): the mean in bytes,
+	// +-50%. Zero: the background's small requests.
+	Upload, Download int64
 }
 
 func (f *Flow) active(tick int) bool {
@@ -148,13 +152,18 @@ type Generator struct {
 	NoPodAttributes bool
 
 	plan *Plan
+	seed uint64
 	rng  *rand.Rand
-	tick int
-	rv   int64
+	// netRng draws the kubelet's byte counts (netbytes.go): its own source, so they do
+	// not change the requests.
+	netRng *rand.Rand
+	tick   int
+	rv     int64
 
 	series  map[seriesKey]*series
 	order   map[*Pod][]*series // per scraping pod, in creation order
 	netIO   map[*Pod]*podNet
+	wire    map[*Pod]*wireProfile
 	scraped map[*Pod]time.Time // first scrape per pod
 }
 
@@ -162,7 +171,10 @@ type Generator struct {
 func NewGenerator(plan *Plan, seed uint64) *Generator {
 	return &Generator{
 		plan:    plan,
+		seed:    seed,
 		rng:     rand.New(rand.NewPCG(seed^0x5bd1e995, seed+1)),
+		netRng:  rand.New(rand.NewPCG(seed^0x27d4eb2f, seed+2)),
+		wire:    map[*Pod]*wireProfile{},
 		rv:      51877000,
 		series:  map[seriesKey]*series{},
 		order:   map[*Pod][]*series{},

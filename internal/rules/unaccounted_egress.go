@@ -11,12 +11,15 @@
 // as the client, response bytes and TCP response bytes as the server). The rule fires when
 // a window's transmitted bytes exceed what the proxy accounts for, at the pod's own learned
 // ratio, by more than the pod's usual unaccounted bytes plus a floor, and by more than
-// factor times its usual unaccounted bytes.
+// factor times its usual unaccounted bytes. What the proxy accounts for includes the TCP
+// ACKs the pod sends for the bytes its sidecar received (responses as the client, requests
+// as the server), up to AckShare of them.
 //
 // Not a false positive on: Istio's own overhead (HTTP headers, TLS, xDS, DNS, metrics
 // scrapes and spans are never counted by the proxy: every pod carries its own usual share,
 // learned, never a fixed ratio); bursts the proxy accounts for (the accounted part grows
-// with them, at the pod's historic ratio); proxy metrics a scrape late (the proxy's bytes
+// with them, at the pod's historic ratio); large downloads through the sidecar (the pod
+// transmits ACKs for them, which no proxy counts as sent); proxy metrics a scrape late (the proxy's bytes
 // one bucket either side of the window count; a window is judged only once both sources
 // reported past it); counter resets and gaps (those windows are not judged); a pod first
 // seen less than its learning window ago; gateways (no application beside the proxy) and
@@ -52,6 +55,11 @@ const (
 	// lateProxyShare: a proxy that usually accounts for at least this share of the floor
 	// per window and reported nothing past a window is taken as late, not idle.
 	lateProxyShare = 0.25
+	// AckShare is the most a pod transmits in pure TCP ACKs per byte it receives: one
+	// 66-byte ACK per segment of an overlay network's ~1350-byte MSS (delayed ACKs send
+	// half that). A pod downloading 1 GiB through its sidecar transmits up to ~50 MiB that
+	// its proxy reports nowhere as sent.
+	AckShare = 0.05
 )
 
 // UnaccountedEgressOptions configures unaccounted_egress; zero values take the defaults.
@@ -124,8 +132,16 @@ func (r *UnaccountedEgress) CheckMetric(o *mesh.TrafficObservation, ctx *Traffic
 	if ctx.Egress == nil {
 		return
 	}
+	if o.Sighting == mesh.DeltaStale {
+		return
+	}
+	received := false
 	bytes, ok := mesh.ProxyEgressBytes(o)
-	if !ok || o.Sighting == mesh.DeltaStale {
+	if !ok {
+		bytes, ok = proxyIngressBytes(o)
+		received = true
+	}
+	if !ok {
 		return
 	}
 	instanceIP, _ := mesh.SplitHostPort(o.ServiceInstanceID)
@@ -142,7 +158,30 @@ func (r *UnaccountedEgress) CheckMetric(o *mesh.TrafficObservation, ctx *Traffic
 		}
 	}
 	ctx.Egress.AccountEgress(EgressSample{Pod: pod, At: o.Timestamp, Bytes: max(bytes, 0), Proxy: true,
-		Restart: o.Sighting == mesh.DeltaReset}, r, ctx)
+		Received: received, Restart: o.Sighting == mesh.DeltaReset}, r, ctx)
+}
+
+// proxyIngressBytes is the counterpart of mesh.ProxyEgressBytes: the bytes a point says the
+// reporting proxy received into its own pod, the responses as the client (response bytes,
+// tcp sent bytes) and the requests as the server (request bytes, tcp received bytes).
+func proxyIngressBytes(o *mesh.TrafficObservation) (float64, bool) {
+	switch o.Reporter {
+	case "source":
+		switch o.Metric {
+		case mesh.MetricResponseBytes:
+			return o.Bytes, true
+		case mesh.MetricTCPSentBytes:
+			return o.Value, true
+		}
+	case "destination":
+		switch o.Metric {
+		case mesh.MetricRequestBytes:
+			return o.Bytes, true
+		case mesh.MetricTCPReceivedBytes:
+			return o.Value, true
+		}
+	}
+	return 0, false
 }
 
 // CheckPodNetwork accounts the bytes the kubelet counted transmitted on the pod's eth0.
@@ -193,7 +232,7 @@ func (r *UnaccountedEgress) JudgeEgress(pod PodRef, w *EgressWindow, ctx *Traffi
 	if w.Usual.Proxy > 0 {
 		ratio = min(max(w.Usual.Transmitted/w.Usual.Proxy, 1), maxAccountedRatio)
 	}
-	unaccounted := w.Transmitted - ratio*w.ProxyAround
+	unaccounted := w.Transmitted - ratio*w.ProxyAround - AckShare*w.ProxyReceivedAround
 	if unaccounted-w.Usual.Unaccounted < floor || unaccounted <= r.opts.Factor*w.Usual.Unaccounted {
 		return true
 	}
@@ -210,9 +249,14 @@ func (r *UnaccountedEgress) JudgeEgress(pod PodRef, w *EgressWindow, ctx *Traffi
 		findings.IntEvidence("unaccounted_bytes", int64(unaccounted)),
 		findings.IntEvidence("baseline_unaccounted_bytes", int64(w.Usual.Unaccounted)),
 		findings.StrEvidence("baseline_ratio", fmt.Sprintf("%.2f", ratio)),
+	}
+	if w.ProxyReceived > 0 {
+		f.Evidence = append(f.Evidence, findings.IntEvidence("proxy_received_bytes", int64(w.ProxyReceived)))
+	}
+	f.Evidence = append(f.Evidence,
 		findings.StrEvidence("window", window.String()),
 		findings.StrEvidence("window_end", w.End.UTC().Format(time.RFC3339)),
-	}
+	)
 	f.Count = 1
 	ctx.Emit(TrafficFinding{Finding: f})
 	return false
@@ -246,6 +290,9 @@ type EgressSample struct {
 	Bytes float64
 	// Proxy: the pod's sidecar reported the bytes; else the kubelet counted them.
 	Proxy bool
+	// Received: the sidecar reported bytes it received into the pod (only their ACKs
+	// leave it); else bytes it sent out of the pod.
+	Received bool
 	// First: the series was first seen at At (its interval is unknown, Bytes is 0).
 	First bool
 	// Restart: the counter restarted; the windows around At are not judged.
@@ -258,6 +305,9 @@ type EgressWindow struct {
 	// Transmitted: the kubelet's count; Proxy: what the proxy reported in the window;
 	// ProxyAround: the proxy's bytes from one bucket before to one bucket after it.
 	Transmitted, Proxy, ProxyAround float64
+	// ProxyReceived and ProxyReceivedAround: the bytes the proxy received into the pod, in
+	// the window and from one bucket before to one bucket after it.
+	ProxyReceived, ProxyReceivedAround float64
 	// ProxyReported: the proxy reported points past the window, so its bytes for it are
 	// in; false when it reported nothing since (idle, or late).
 	ProxyReported bool

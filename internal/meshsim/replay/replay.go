@@ -6,10 +6,13 @@ package replay
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshinsights/otelcol-insights/internal/collectorrun"
 	"github.com/meshinsights/otelcol-insights/internal/meshsim"
@@ -74,6 +77,11 @@ func Run(ctx context.Context, s meshsim.Scenario, opts Options) (*Result, error)
 	defer c.Stop()
 
 	plan := s.Plan(opts.Seed)
+	off, err := rulesLeftOff(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	plan.DropRules(off...)
 	gen := meshsim.NewGenerator(plan, opts.Seed)
 	gen.NoPodAttributes = opts.NoPodAttributes
 	w := &watcher{c: c, onFinding: opts.OnFinding}
@@ -231,4 +239,36 @@ func sortedAttrKeys(m map[string]any) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// rulesLeftOff are the meshsim.OffByDefaultRules a collector configuration does not enable
+// (processors.insights[/name].rules.<id>.enabled: true in any insights processor).
+func rulesLeftOff(config string) ([]string, error) {
+	data, err := os.ReadFile(config)
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Processors map[string]struct {
+			Rules map[string]struct {
+				Enabled bool `json:"enabled"`
+			} `json:"rules"`
+		} `json:"processors"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", config, err)
+	}
+	var off []string
+	for _, id := range meshsim.OffByDefaultRules {
+		on := false
+		for name, p := range cfg.Processors {
+			if name == "insights" || strings.HasPrefix(name, "insights/") {
+				on = on || p.Rules[id].Enabled
+			}
+		}
+		if !on {
+			off = append(off, id)
+		}
+	}
+	return off, nil
 }
