@@ -113,14 +113,8 @@ func runCmd(args []string, out io.Writer) error {
 		}
 		items += b.Items()
 		batches++
-		if *rate > 0 {
-			// Pace to the rate: sleep until the items sent so far are due.
-			due := start.Add(time.Duration(float64(items) / *rate * float64(time.Second)))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Until(due)):
-			}
+		if err := meshsim.WaitDue(ctx, start, int64(items), *rate); err != nil {
+			return err
 		}
 		if time.Since(lastReport) >= 3*time.Second {
 			lastReport = time.Now()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/meshinsights/otelcol-insights/internal/meshsim"
 )
 
 func TestList_NamesEveryScenarioWithItsRules(t *testing.T) {
@@ -32,7 +35,7 @@ func TestWrite_OTLPJSONFilesAndTruth(t *testing.T) {
 	require.NoError(t, run([]string{"write", "--scenario", "net_admin", "--out", dir}, &out))
 	files, err := filepath.Glob(filepath.Join(dir, "tick-*-metrics.json"))
 	require.NoError(t, err)
-	assert.Len(t, files, 36, "one scrape per tick")
+	assert.Len(t, files, scenarioTicks(t, "net_admin"), "one scrape per tick")
 	data, err := os.ReadFile(files[0])
 	require.NoError(t, err)
 	md, err := (&pmetricotlpJSON{}).unmarshal(data)
@@ -71,12 +74,21 @@ func TestRun_SendsEverySignalOverOTLPHTTP(t *testing.T) {
 	defer srv.Close()
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"run", "--scenario", "clean", "--protocol", "http", "--endpoint", strings.TrimPrefix(srv.URL, "http://")}, &out))
-	assert.Contains(t, out.String(), "sent 36 ticks")
+	ticks := scenarioTicks(t, "clean")
+	assert.Contains(t, out.String(), fmt.Sprintf("sent %d ticks", ticks))
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, 36, paths["/v1/metrics"])
-	assert.Equal(t, 36, paths["/v1/traces"])
-	assert.Equal(t, 37, paths["/v1/logs"], "access logs every tick, and the objects at the start")
+	assert.Equal(t, ticks, paths["/v1/metrics"])
+	assert.Equal(t, ticks, paths["/v1/traces"])
+	assert.Equal(t, ticks+1, paths["/v1/logs"], "access logs every tick, and the objects at the start")
+}
+
+// scenarioTicks is how many simulated ticks a scenario plays with the default seed.
+func scenarioTicks(t *testing.T, name string) int {
+	t.Helper()
+	s, err := meshsim.ScenarioByName(name)
+	require.NoError(t, err)
+	return s.Plan(1).Ticks
 }
 
 func TestRun_UnknownScenarioIsAnError(t *testing.T) {

@@ -57,6 +57,23 @@ func Send(ctx context.Context, s Sender, b *Batch) error {
 	return nil
 }
 
+// WaitDue paces a sender to rate items/s: it sleeps until the items sent since start are
+// due (at once when rate is not positive or they are already late), or ctx ends.
+func WaitDue(ctx context.Context, start time.Time, items int64, rate float64) error {
+	if rate <= 0 {
+		return ctx.Err()
+	}
+	due := start.Add(time.Duration(float64(items) / rate * float64(time.Second)))
+	t := time.NewTimer(time.Until(due))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // NewSender connects to endpoint (host:port) with protocol "grpc" or "http".
 func NewSender(protocol, endpoint string) (Sender, error) {
 	switch protocol {

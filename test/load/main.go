@@ -242,11 +242,8 @@ func (d *driver) runUntil(ctx context.Context, end time.Time) error {
 		d.sent.Logs += int64(b.Objects.LogRecordCount() + b.Logs.LogRecordCount())
 		d.sent.Metrics += int64(b.Metrics.DataPointCount())
 		d.sent.Spans += int64(b.Traces.SpanCount())
-		due := d.start.Add(time.Duration(float64(d.paced) / d.rate * float64(time.Second)))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Until(due)):
+		if err := meshsim.WaitDue(ctx, d.start, d.paced, d.rate); err != nil {
+			return err
 		}
 	}
 	return nil
