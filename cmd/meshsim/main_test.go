@@ -24,7 +24,8 @@ func TestList_NamesEveryScenarioWithItsRules(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"list"}, &out))
 	for _, want := range []string{"clean", "sapwned", "permissive_plaintext", "passthrough_exfil", "blackhole_probe",
-		"undeclared_port", "authz_probe", "new_edge", "capture_excluded", "net_admin", "app_uid_1337", "sidecar_bypass"} {
+		"undeclared_port", "authz_probe", "new_edge", "capture_excluded", "tls_disable", "net_admin", "missing_sidecar", "host_network",
+		"proxy_credentials", "bulk_but_proxied", "app_uid_1337", "sidecar_bypass", "host_network_in_mesh", "proxy_credentials_mounted"} {
 		assert.Contains(t, out.String(), want)
 	}
 }

@@ -143,6 +143,29 @@ func PodObject(p *Pod, resourceVersion int64) Object {
 		for _, k := range sortedKeys(t.Annotations) {
 			annotations[k] = t.Annotations[k]
 		}
+		for _, k := range sortedKeys(t.Labels) {
+			labels[k] = t.Labels[k]
+		}
+		if t.HostNetwork {
+			// The pod's IP is its node's (Pod.IP); its ports are the node's ports.
+			spec["hostNetwork"] = true
+			spec["dnsPolicy"] = "ClusterFirstWithHostNet"
+			if ports, ok := app["ports"].([]any); ok {
+				for _, pt := range ports {
+					pt.(map[string]any)["hostPort"] = pt.(map[string]any)["containerPort"]
+				}
+			}
+		}
+		for _, m := range t.Mounts {
+			vm := map[string]any{"mountPath": m.Path, "name": m.Volume}
+			if m.ReadOnly {
+				vm["readOnly"] = true
+			}
+			app["volumeMounts"] = append(app["volumeMounts"].([]any), vm)
+		}
+		for _, v := range t.ConfigMapVolumes {
+			spec["volumes"] = append(spec["volumes"].([]any), map[string]any{"name": v.Volume, "configMap": map[string]any{"name": v.ConfigMap}})
+		}
 	}
 	for _, c := range containers {
 		name := c.(map[string]any)["name"].(string)

@@ -156,6 +156,9 @@ func Scenarios() []Scenario {
 		{Name: "capture_excluded", Config: cfg, Summary: "shop/ads excludes the Service CIDR from capture (traffic.sidecar.istio.io/excludeOutboundIPRanges): its calls to catalog go around its sidecar", build: captureExcluded},
 		{Name: "tls_disable", Config: cfg, Summary: "a DestinationRule switches checkout's calls to shop/shipping to tls.mode DISABLE: plaintext, but sent by checkout's own sidecar with its peer metadata (a configuration choice, not a bypass)", build: tlsDisable},
 		{Name: "net_admin", Config: cfg, Summary: "a meshed Deployment shop/egress-tunnel adds NET_ADMIN and NET_RAW to its app container", build: netAdmin},
+		{Name: "missing_sidecar", Config: cfg, Summary: "the injector webhook fails open while istiod restarts: a rollout of shop/loyalty comes up without sidecars in an injected namespace and calls currency in plaintext; beside it an opted-out pod (sidecar.istio.io/inject: \"false\", low severity), CoreDNS in a kube-system a blanket label marked for injection (the injector skips it), and a hostNetwork pod (never injected: host_network_in_mesh, not missing_sidecar)", build: missingSidecar},
+		{Name: "host_network", Config: cfg, Summary: "a node agent DaemonSet with hostNetwork: true in the injected payments namespace: never injected, its traffic is the node's; kube-proxy, hostNetwork in kube-system, is not a finding", build: hostNetwork},
+		{Name: "proxy_credentials", Config: cfg, Summary: "a meshed Deployment payments/settlement-export mounts its sidecar's istio-token and workload-socket volumes into its app container; payments/reconciler mounting the istio-ca-root-cert ConfigMap as a volume of its own is not a finding", build: proxyCredentials},
 		{Name: "bulk_but_proxied", Config: cfg, Summary: "large legitimate transfers through the sidecars: the inference pods pull 40 MiB model artifacts from model-registry (mTLS), shop/email sends a newsletter with attachments through its smtp.sendgrid.net ServiceEntry; every byte is in the proxies' metrics, no finding is correct", build: bulkButProxied},
 	}
 }
@@ -295,6 +298,82 @@ func netAdmin(b *planBuilder) {
 		Start: b.TickTime(at).Add(-15 * time.Second), Spec: &PodTweaks{AddCapabilities: []string{"NET_ADMIN", "NET_RAW"}}})
 	b.Appear[w] = at
 	b.truth("net_admin_in_mesh", w, at, "app container adds NET_ADMIN and NET_RAW: it can rewrite the pod's capture rules")
+}
+
+// injectOptOut is the pod label that keeps Istio's injector out of a pod.
+var injectOptOut = map[string]string{"sidecar.istio.io/inject": "false"}
+
+func missingSidecar(b *planBuilder) {
+	at := b.AnomalyTick
+	start := b.TickTime(at).Add(-20 * time.Second)
+	// A new Deployment rolled out while istiod was restarting; this install's injector
+	// webhook has failurePolicy Ignore, so the API server admitted the pods unmutated.
+	loyalty := b.Topology.AddWorkload("shop", "loyalty", WorkloadOpts{Replicas: 2, Port: 8080, Start: start,
+		Spec: &PodTweaks{NoSidecar: true}})
+	// Near-misses, created at the same moment. A Deployment that opted out on purpose.
+	indexer := b.Topology.AddWorkload("shop", "search-indexer", WorkloadOpts{NoService: true, Start: start,
+		Spec: &PodTweaks{Labels: injectOptOut}})
+	// CoreDNS in a kube-system a blanket `kubectl label namespace --all istio-injection=enabled`
+	// marked for injection: Istio's injector skips kube-system and kube-public whatever their
+	// labels, and missing_sidecar excludes them.
+	b.Topology.AddNamespace("kube-system", true)
+	coredns := b.Topology.AddWorkload("kube-system", "coredns", WorkloadOpts{Replicas: 2, Port: 53, Protocol: ProtoTCP, NoService: true,
+		App: "kube-dns", Image: "registry.k8s.io/coredns/coredns:v1.12.0", Start: start})
+	// A RADIUS proxy on the host network (it must see the NAS' source addresses) in the
+	// revision-labelled identity namespace: never injected, so host_network_in_mesh's, not
+	// missing_sidecar's.
+	radius := b.Topology.AddWorkload("identity", "radius-proxy", WorkloadOpts{Port: 1812, Protocol: ProtoTCP, NoService: true,
+		Image: "docker.io/freeradius/freeradius-server:3.2.6", Start: start, Spec: &PodTweaks{HostNetwork: true}})
+	for _, w := range []*Workload{loyalty, indexer, coredns, radius} {
+		b.Appear[w] = at
+	}
+	// loyalty converts points through currency: plaintext from pods without a sidecar,
+	// which currency's PERMISSIVE mTLS accepts. The other new pods talk to nothing the mesh sees.
+	currency := b.svc("shop", "currency")
+	b.Flows = append(b.Flows, &Flow{Kind: FlowPlaintextClient, From: loyalty, To: currency, Rate: 1,
+		Path: "/hipstershop.CurrencyService/Convert", FromTick: at})
+	b.truth("missing_sidecar", loyalty, at, "both loyalty pods run without istio-proxy or sidecar.istio.io/status in shop (istio-injection=enabled)")
+	b.truth("missing_sidecar", indexer, at, "search-indexer opted out (sidecar.istio.io/inject: \"false\"): reported at low severity")
+	b.truth("plaintext_inbound", currency.Workload, at, "currency accepts loyalty's plaintext (PERMISSIVE)")
+	b.truth("new_edge", loyalty, at, "loyalty is a new client of currency, whose learning window is over (its access logs name the loyalty pods by IP)")
+	b.truth("host_network_in_mesh", radius, at, "hostNetwork: true in identity (istio.io/rev=default)")
+}
+
+func hostNetwork(b *planBuilder) {
+	at := b.AnomalyTick
+	start := b.TickTime(at).Add(-20 * time.Second)
+	// The payments team runs its own monitoring agent, on the host network so applications
+	// reach its APM and DogStatsD ports at the node's IP.
+	agent := b.Topology.AddWorkload("payments", "node-agent", WorkloadOpts{Kind: KindDaemonSet, Replicas: 3, Port: 8126, Protocol: ProtoTCP,
+		NoService: true, Image: "gcr.io/datadoghq/agent:7.58.0", Start: start, Spec: &PodTweaks{HostNetwork: true}})
+	// Near-miss: kube-proxy, on the host network in kube-system, which is not labelled.
+	b.Topology.AddNamespace("kube-system", false)
+	kubeProxy := b.Topology.AddWorkload("kube-system", "kube-proxy", WorkloadOpts{Kind: KindDaemonSet, Replicas: 3, Port: 10249,
+		NoService: true, Image: "registry.k8s.io/kube-proxy:v1.33.1", Start: start, Spec: &PodTweaks{HostNetwork: true}})
+	b.Appear[agent], b.Appear[kubeProxy] = at, at
+	// The agent ships what it collects to its vendor from the node's address: no proxy sees it.
+	b.Flows = append(b.Flows, &Flow{Kind: FlowInvisible, From: agent, Host: "trace.agent.datadoghq.eu", HostIP: "198.51.100.140",
+		Port: 443, Protocol: ProtoTCP, Rate: 2, FromTick: at})
+	b.truth("host_network_in_mesh", agent, at, "a hostNetwork DaemonSet in payments (istio-injection=enabled): never injected")
+}
+
+func proxyCredentials(b *planBuilder) {
+	at := b.AnomalyTick
+	start := b.TickTime(at).Add(-20 * time.Second)
+	// To call a partner over mTLS as the workload, the exporter reads the istio-ca token and
+	// fetches the workload certificate from the proxy's SDS socket itself.
+	export := b.Topology.AddWorkload("payments", "settlement-export", WorkloadOpts{NoService: true, Start: start, Spec: &PodTweaks{Mounts: []VolumeMount{
+		{Volume: "istio-token", Path: "/var/run/secrets/tokens", ReadOnly: true},
+		{Volume: "workload-socket", Path: "/var/run/secrets/workload-spiffe-uds"},
+	}}})
+	// Near-miss: the remediation, the mesh's root certificate from its ConfigMap as a volume
+	// of the pod's own.
+	reconciler := b.Topology.AddWorkload("payments", "reconciler", WorkloadOpts{NoService: true, Start: start, Spec: &PodTweaks{
+		ConfigMapVolumes: []ConfigMapVolume{{Volume: "mesh-root-ca", ConfigMap: "istio-ca-root-cert"}},
+		Mounts:           []VolumeMount{{Volume: "mesh-root-ca", Path: "/etc/mesh-ca", ReadOnly: true}},
+	}})
+	b.Appear[export], b.Appear[reconciler] = at, at
+	b.truth("proxy_credentials_mounted", export, at, "app container settlement-export mounts istio-token and workload-socket, volumes sidecar.istio.io/status lists")
 }
 
 func bulkButProxied(b *planBuilder) {

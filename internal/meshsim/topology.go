@@ -83,6 +83,39 @@ type PodTweaks struct {
 	Annotations map[string]string
 	// ExcludeOutboundIPRanges is what istio-init's -x gets (the injector copies the annotation).
 	ExcludeOutboundIPRanges string
+	// Labels are added to the pod. sidecar.istio.io/inject: "false" opts it out of
+	// injection: it has no sidecar whatever its namespace says.
+	Labels map[string]string
+	// NoSidecar: the injector never mutated the pod although its namespace enables
+	// injection (the webhook failed open while istiod was unavailable, or the pod predates
+	// the namespace's label): no sidecar, no sidecar.istio.io/status.
+	NoSidecar bool
+	// HostNetwork: spec.hostNetwork. Istio never injects such a pod, and its IP is its node's.
+	HostNetwork bool
+	// Mounts are extra volumeMounts of the first app container, in order: a proxy volume
+	// the injector added, or one of ConfigMapVolumes.
+	Mounts []VolumeMount
+	// ConfigMapVolumes are volumes of the pod's own, each a ConfigMap.
+	ConfigMapVolumes []ConfigMapVolume
+}
+
+// VolumeMount mounts a pod volume into a container.
+type VolumeMount struct {
+	Volume, Path string
+	ReadOnly     bool
+}
+
+// ConfigMapVolume is a pod volume backed by a ConfigMap.
+type ConfigMapVolume struct{ Volume, ConfigMap string }
+
+// injected reports whether Istio's injector adds a sidecar to a pod of a workload in
+// namespace ns: the namespace enables injection, the injector skips kube-system and
+// kube-public whatever their labels, hostNetwork pods and pods that opt out.
+func (t *PodTweaks) injected(ns *Namespace) bool {
+	if !ns.Injection || ns.Name == "kube-system" || ns.Name == "kube-public" {
+		return false
+	}
+	return t == nil || !(t.NoSidecar || t.HostNetwork || t.Labels["sidecar.istio.io/inject"] == "false")
 }
 
 // Pod is one replica of a workload.
@@ -184,7 +217,8 @@ type WorkloadOpts struct {
 }
 
 // AddWorkload adds a workload, its pods and (unless NoService) its Service. Pods are meshed
-// when the namespace has injection on (gateways always are).
+// when Istio's injector adds their sidecar (PodTweaks.injected; gateways always are). A
+// hostNetwork pod's IP is its node's.
 func (t *Topology) AddWorkload(namespace, name string, o WorkloadOpts) *Workload {
 	ns := t.NamespaceByName(namespace)
 	if ns == nil {
@@ -213,7 +247,7 @@ func (t *Topology) AddWorkload(namespace, name string, o WorkloadOpts) *Workload
 	}
 	w := &Workload{
 		Namespace: namespace, Name: name, Kind: o.Kind, App: o.App, Version: o.Version,
-		ServiceAccount: name, Meshed: ns.Injection || o.Gateway, Gateway: o.Gateway,
+		ServiceAccount: name, Meshed: o.Spec.injected(ns) || o.Gateway, Gateway: o.Gateway,
 		Port: o.Port, Protocol: o.Protocol, Image: o.Image, Replicas: o.Replicas, Spec: o.Spec,
 		UID: t.uid(),
 	}
@@ -243,6 +277,11 @@ func (t *Topology) AddWorkload(namespace, name string, o WorkloadOpts) *Workload
 		}
 		if o.Start != t.Start {
 			p.Start = o.Start
+		}
+		if o.Spec != nil && o.Spec.HostNetwork {
+			p.IP = p.NodeIP
+			w.Pods = append(w.Pods, p)
+			continue
 		}
 		t.nodeNext[node]++
 		w.Pods = append(w.Pods, p)
