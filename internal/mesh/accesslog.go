@@ -102,17 +102,7 @@ func ReadAccessLogs(ld plog.Logs, emit func(*AccessLogObservation)) AccessLogSta
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		var podName, podNamespace, podUID string
-		for k, v := range rl.Resource().Attributes().All() {
-			switch k {
-			case "k8s.pod.name":
-				podName = v.Str()
-			case "k8s.namespace.name":
-				podNamespace = v.Str()
-			case "k8s.pod.uid":
-				podUID = v.Str()
-			}
-		}
+		podName, podNamespace, podUID := ResourcePod(rl.Resource().Attributes())
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()

@@ -90,18 +90,11 @@ func ReadSpans(td ptrace.Traces, emit func(*SpanObservation)) int {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		var serviceName, podName, podNamespace, podUID string
-		for k, v := range rs.Resource().Attributes().All() {
-			switch k {
-			case "service.name":
-				serviceName = v.Str()
-			case "k8s.pod.name":
-				podName = v.Str()
-			case "k8s.namespace.name":
-				podNamespace = v.Str()
-			case "k8s.pod.uid":
-				podUID = v.Str()
-			}
+		attrs := rs.Resource().Attributes()
+		podName, podNamespace, podUID := ResourcePod(attrs)
+		var serviceName string
+		if v, ok := attrs.Get("service.name"); ok {
+			serviceName = v.Str()
 		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {

@@ -31,7 +31,7 @@ func inspectLogs(ctx context.Context, eng *engine.Engine, ld plog.Logs) int {
 			rl := rls.At(i)
 			var podName, podNamespace, podUID string
 			if readAccessLogs {
-				podName, podNamespace, podUID = resourcePod(rl.Resource().Attributes())
+				podName, podNamespace, podUID = mesh.ResourcePod(rl.Resource().Attributes())
 			}
 			sls := rl.ScopeLogs()
 			for j := 0; j < sls.Len(); j++ {
@@ -83,21 +83,6 @@ func applyObject(ctx context.Context, eng *engine.Engine, obj objectRecord) {
 	}
 	eng.ApplyObject(ctx, ev)
 	eng.IndexObject(ev)
-}
-
-// resourcePod reads the pod attributes k8sattributes (or the OTLP sender) put on a resource.
-func resourcePod(attrs pcommon.Map) (name, namespace, uid string) {
-	for k, v := range attrs.All() {
-		switch k {
-		case "k8s.pod.name":
-			name = v.Str()
-		case "k8s.namespace.name":
-			namespace = v.Str()
-		case "k8s.pod.uid":
-			uid = v.Str()
-		}
-	}
-	return name, namespace, uid
 }
 
 func saysPod(lr plog.LogRecord) bool {
