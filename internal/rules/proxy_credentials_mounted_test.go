@@ -34,11 +34,23 @@ func TestProxyCredentialsMounted(t *testing.T) {
 	})
 
 	t.Run("every_credential_volume_counts", func(t *testing.T) {
-		for _, v := range []string{"istio-token", "workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istiod-ca-cert", "istio-data"} {
+		for _, v := range []string{"istio-token", "workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data"} {
 			pod := cleanPod(t)
 			addMount(t, pod, "payments", v)
 			assert.Equal(t, []string{v}, evidence(t, onlyFinding(t, checkCreds(t, pod)))["volumes"], v)
 		}
+	})
+
+	t.Run("mesh_root_cert_crl_and_podinfo_are_public", func(t *testing.T) {
+		pod := cleanPod(t)
+		addMount(t, pod, "payments", "istiod-ca-cert", "istio-ca-crl", "istio-podinfo")
+		assert.Empty(t, checkCreds(t, pod), "an app trusting the mesh CA is not holding the proxy's credentials")
+	})
+
+	t.Run("public_volumes_are_left_out_of_the_evidence", func(t *testing.T) {
+		pod := cleanPod(t)
+		addMount(t, pod, "payments", "istiod-ca-cert", "istio-token")
+		assert.Equal(t, []string{"istio-token"}, evidence(t, onlyFinding(t, checkCreds(t, pod)))["volumes"])
 	})
 
 	t.Run("several_mounts_in_mount_order", func(t *testing.T) {
