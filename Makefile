@@ -14,7 +14,7 @@ DIST_BIN  := $(CURDIR)/dist/otelcol-insights
 # Every Go source of the main module: the distribution is rebuilt when one changes.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './internal/tools/*' -not -path './.tools/*' -not -path './test/*') go.mod go.sum builder-config.yaml
 
-.PHONY: all build run test unit-test e2e-test eval eval-check lint bench generate tools clean load
+.PHONY: all build run test unit-test e2e-test eval eval-check lint bench bench-inventory generate tools clean load
 
 all: build
 
@@ -60,6 +60,8 @@ test: unit-test e2e-test integration-test eval-check
 
 unit-test:
 	$(GO) test -race -count=1 ./...
+	@# The memory budgets need a heap without the race detector's overhead.
+	$(GO) test -count=1 -run 'TestInventoryMemoryBudgets' -v ./internal/inventory/
 
 e2e-test: build
 	OTELCOL_INSIGHTS_BIN=$(DIST_BIN) $(GO) test -count=1 -tags e2e ./test/e2e/...
@@ -74,6 +76,11 @@ lint:
 ## bench: processor vs pass-through baseline per signal (ns/item, allocs/item)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./processor/insightsprocessor/
+
+## bench-inventory: inventory memory per pod at 10k and 100k pods (IP index, node-local model,
+## informer cache raw and stripped); ~2 min
+bench-inventory:
+	$(GO) test -run '^$$' -bench 'BytesPerPod' -benchtime=1x ./internal/inventory/
 
 clean:
 	rm -rf dist .tools

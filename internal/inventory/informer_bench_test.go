@@ -76,29 +76,30 @@ func informerStoreBytesPerPod(tb testing.TB, n int) float64 {
 
 // BenchmarkPodCacheBytesPerPod: what the node-local informer cache holds per pod, as the
 // apiserver sends it (raw) and after StripPod (stripped), and what the Store's model
-// adds (store_model, target <= 8 KiB). The fixtures carry no managedFields, which real
-// pods do (often 2-6 KiB more raw). Run with -benchtime=1x.
+// adds (store_model, target <= 8 KiB), at 10k and 100k pods. The fixtures carry no
+// managedFields, which real pods do (often 2-6 KiB more raw). Run with -benchtime=1x.
 func BenchmarkPodCacheBytesPerPod(b *testing.B) {
-	const n = 5000
-	b.Run("raw", func(b *testing.B) {
-		var perPod float64
-		for b.Loop() {
-			perPod = informerCachedBytesPerPod(b, n, func(p *corev1.Pod) any { return p })
-		}
-		b.ReportMetric(perPod, "bytes/pod")
-	})
-	b.Run("stripped", func(b *testing.B) {
-		var perPod float64
-		for b.Loop() {
-			perPod = informerCachedBytesPerPod(b, n, func(p *corev1.Pod) any { return inventory.StripPod(p) })
-		}
-		b.ReportMetric(perPod, "bytes/pod")
-	})
-	b.Run("store_model", func(b *testing.B) {
-		var perPod float64
-		for b.Loop() {
-			perPod = informerStoreBytesPerPod(b, n)
-		}
-		b.ReportMetric(perPod, "bytes/pod")
-	})
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("raw/pods=%d", n), func(b *testing.B) {
+			var perPod float64
+			for b.Loop() {
+				perPod = informerCachedBytesPerPod(b, n, func(p *corev1.Pod) any { return p })
+			}
+			b.ReportMetric(perPod, "bytes/pod")
+		})
+		b.Run(fmt.Sprintf("stripped/pods=%d", n), func(b *testing.B) {
+			var perPod float64
+			for b.Loop() {
+				perPod = informerCachedBytesPerPod(b, n, func(p *corev1.Pod) any { return inventory.StripPod(p) })
+			}
+			b.ReportMetric(perPod, "bytes/pod")
+		})
+		b.Run(fmt.Sprintf("store_model/pods=%d", n), func(b *testing.B) {
+			var perPod float64
+			for b.Loop() {
+				perPod = informerStoreBytesPerPod(b, n)
+			}
+			b.ReportMetric(perPod, "bytes/pod")
+		})
+	}
 }
