@@ -178,6 +178,7 @@ func summary(out io.Writer, res *replay.Result) {
 		return
 	}
 	fmt.Fprintf(out, "The job's own pod findings came from its pod spec; sidecar_bypass from the destinations' access logs\n")
-	fmt.Fprintf(out, "(plaintext from the job pod's IP with no Istio identity); its direct internet traffic is in no mesh\n")
-	fmt.Fprintf(out, "telemetry at all, only its second container's download through the sidecar is (passthrough_egress).\n")
+	fmt.Fprintf(out, "(plaintext from the job pod's IP with no Istio identity); its direct uploads to the internet pass no\n")
+	fmt.Fprintf(out, "proxy, so only the kubelet's byte counters show them (unaccounted_egress, experimental, on in this demo),\n")
+	fmt.Fprintf(out, "and its second container's download through the sidecar is passthrough_egress.\n")
 }
