@@ -1,7 +1,9 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,4 +138,29 @@ func resolved(fs []findings.Finding) []string {
 		}
 	}
 	return out
+}
+
+func TestLogFedPodOnThisNodeIsJudgedOnOtherNodesItIsNot(t *testing.T) {
+	for _, tc := range []struct {
+		node string
+		want []string
+	}{
+		{node: "worker-2", want: []string{"open app_gid_1337", "open app_uid_1337", "open shared_process_namespace"}},
+		{node: "worker-1"}, // worker-2's agent reports it
+		{node: "", want: []string{"open app_gid_1337", "open app_uid_1337", "open shared_process_namespace"}}, // no node: every pod is ours
+	} {
+		t.Run("agent_on_"+cmp.Or(tc.node, "no_node"), func(t *testing.T) {
+			h := newHarness(t, 100)
+			h.engine = engine.New(engine.Config{
+				ProxyFallback: inventory.DefaultProxyIdentity(), FlushInterval: time.Second, MaxRetryBackoff: time.Second,
+				MaxPending: 100, MaxActive: 100, MaxPods: 100, PodRules: rules.PodRules(rules.RuleOptions{}),
+				Traffic: engine.TrafficConfig{Node: tc.node},
+			}, engine.Settings{Now: func() time.Time { return h.now }})
+			h.engine.AddSink("logs", h.sink.deliver)
+			h.apply(withType(sapwnedSnapshot(t), inventory.EventAdded)) // scheduled on worker-2
+			got := states(h.flush())
+			slices.Sort(got)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -519,6 +519,7 @@ func (p *enginePods) PodByIP(ip string, at time.Time) (rules.PodRef, bool) {
 		c = cachedPod{ref: rules.PodRef{
 			Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID, NodeName: ref.NodeName,
 			Controller: ref.Controller, Meshed: ref.Meshed, HostNetwork: ref.HostNetwork,
+			Gateway: ref.Gateway,
 		}, ok: true}
 		// The inventory knows this node's pods fully: controller, gateway or not.
 		if pod, ok := p.e.store.Get(ref.Namespace + "/" + ref.Name); ok && (ref.UID == "" || pod.UID == ref.UID) {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -329,6 +330,19 @@ func TestSidecarBypassThroughTheEngine(t *testing.T) {
 		fs := h.flush()
 		require.Equal(t, []string{"open plaintext_inbound deployment/payments "}, lifecycle(fs))
 		assert.Equal(t, []string{"shop/inventory"}, evidence(fs[0], "sources").List)
+	})
+
+	t.Run("gateway_on_another_node_is_not_a_bypass", func(t *testing.T) {
+		h := newTrafficHarness(t, nil)
+		h.pods("clean-deployment-pod.yaml", "ingressgateway-other-node.yaml")
+		h.flush()
+		h.logs(strings.ReplaceAll(plaintextFromJob, "10.244.2.17", "10.244.2.30"))
+		h.advance(2 * time.Minute)
+		fs := h.flush()
+		for _, f := range fs {
+			assert.NotEqual(t, "sidecar_bypass", f.Rule.ID, "a gateway on worker-2 forwards the mesh's edge traffic: %s", f.Summary)
+		}
+		require.Equal(t, []string{"open plaintext_inbound deployment/payments "}, lifecycle(fs), "the plaintext itself is still reported")
 	})
 
 	t.Run("telemetry_before_the_client_pod_existed", func(t *testing.T) {

@@ -27,6 +27,9 @@ type PodRef struct {
 	Meshed bool
 	// HostNetwork: the IP is its node's, shared with every host-network pod there.
 	HostNetwork bool
+	// Gateway: an Istio gateway (Pod.IsGateway), known for pods of every node so traffic
+	// from a gateway elsewhere is never taken for a workload's.
+	Gateway bool
 }
 
 // IPIndexOptions bounds an IPIndex. Zero values take the defaults.
@@ -105,8 +108,8 @@ type indexedPod struct {
 	// ips are the IPs the pod holds now: none before it has one and after it ended.
 	ips []netip.Addr
 	// start is when the pod's lifetime began, in Unix nanoseconds.
-	start               int64
-	meshed, hostNetwork bool
+	start                        int64
+	meshed, hostNetwork, gateway bool
 	// terminal: the pod has Succeeded or Failed; its IPs are free for reuse.
 	terminal bool
 }
@@ -183,6 +186,7 @@ func (x *IPIndex) Lookup(ip string, at time.Time) (PodRef, bool) {
 		Controller:  Controller{Kind: p.controllerKind.Value(), Name: p.controllerName},
 		Meshed:      p.meshed,
 		HostNetwork: p.hostNetwork,
+		Gateway:     p.gateway,
 	}, true
 }
 
@@ -228,15 +232,17 @@ func (x *IPIndex) HasSynced() bool {
 	return x.synced
 }
 
-// toIndexed strips a pod. Meshed comes from FromPod so the index and the store agree.
+// toIndexed strips a pod. Meshed and Gateway come from FromPod so the index and the store agree.
 func (x *IPIndex) toIndexed(p *corev1.Pod) *indexedPod {
+	model := FromPod(p, DefaultProxyIdentity())
 	out := &indexedPod{
 		namespace:   unique.Make(p.Namespace),
 		node:        unique.Make(p.Spec.NodeName),
 		name:        p.Name,
 		uid:         string(p.UID),
 		hostNetwork: p.Spec.HostNetwork,
-		meshed:      FromPod(p, DefaultProxyIdentity()).Meshed,
+		meshed:      model.Meshed,
+		gateway:     model.IsGateway(),
 		terminal:    p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed,
 	}
 	ctrl := controllerOf(p)

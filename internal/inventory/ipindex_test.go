@@ -72,6 +72,21 @@ func TestIPIndex(t *testing.T) {
 		assert.Equal(t, pod.Spec.NodeName, ref.NodeName)
 	})
 
+	t.Run("gateway_is_marked_for_pods_of_every_node", func(t *testing.T) {
+		x := inventory.NewIPIndex(inventory.IPIndexOptions{})
+		gw := inventorytest.LoadPod(t, inventorytest.Testdata("pods", "ingressgateway-other-node.yaml"))
+		app := inventorytest.LoadPod(t, inventorytest.Testdata("pods", "sapwned-job-uid-1337.yaml"))
+		ipIndexApply(x, inventory.EventAdded, gw)
+		ipIndexApply(x, inventory.EventAdded, app)
+		ref, ok := x.Lookup(gw.Status.PodIP, time.Time{})
+		require.True(t, ok)
+		assert.True(t, ref.Meshed)
+		assert.True(t, ref.Gateway, "its only regular container is the proxy")
+		ref, ok = x.Lookup(app.Status.PodIP, time.Time{})
+		require.True(t, ok)
+		assert.False(t, ref.Gateway, "a sidecar sits next to an application container")
+	})
+
 	t.Run("reused_ip_answers_by_time", func(t *testing.T) {
 		clock := &ipIndexClock{t: ipIndexEpoch}
 		x := inventory.NewIPIndex(inventory.IPIndexOptions{Now: clock.Now})

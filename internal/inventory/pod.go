@@ -181,3 +181,24 @@ var meshAnnotationKeys = []string{
 
 // meshLabelKeys are the only labels the model keeps.
 var meshLabelKeys = []string{LabelInject, LabelDataplaneMode}
+
+// IsGateway reports whether a meshed pod is an Istio gateway: every regular container is
+// the proxy (istio-ingressgateway, istio-egressgateway, and gateways injected with the
+// gateway template). A sidecar always sits next to an application container.
+func (p *Pod) IsGateway() bool {
+	if !p.Meshed {
+		return false
+	}
+	regular := 0
+	for i := range p.Containers {
+		c := &p.Containers[i]
+		if c.Kind != ContainerRegular {
+			continue
+		}
+		if !c.Proxy {
+			return false
+		}
+		regular++
+	}
+	return regular > 0
+}

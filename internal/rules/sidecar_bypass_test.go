@@ -100,6 +100,10 @@ func TestSidecarBypass(t *testing.T) {
 			log:  plaintext("10.0.0.5:53312").parse(t),
 		},
 		{
+			name: "meshed_host_network_client_shares_its_nodes_ip",
+			log:  plaintext("10.0.0.6:53312").parse(t),
+		},
+		{
 			name: "client_ip_no_pod_held",
 			log:  plaintext("10.244.9.9:53312").parse(t),
 		},

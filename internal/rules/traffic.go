@@ -51,26 +51,8 @@ func PodRefOf(p *inventory.Pod) PodRef {
 	}
 }
 
-// IsGateway reports whether a meshed pod is an Istio gateway: every regular container is
-// the proxy (istio-ingressgateway, istio-egressgateway, and gateways injected with the
-// gateway template). A sidecar always sits next to an application container.
-func IsGateway(p *inventory.Pod) bool {
-	if !p.Meshed {
-		return false
-	}
-	regular := 0
-	for i := range p.Containers {
-		c := &p.Containers[i]
-		if c.Kind != inventory.ContainerRegular {
-			continue
-		}
-		if !c.Proxy {
-			return false
-		}
-		regular++
-	}
-	return regular > 0
-}
+// IsGateway reports whether a meshed pod is an Istio gateway (inventory.Pod.IsGateway).
+func IsGateway(p *inventory.Pod) bool { return p.IsGateway() }
 
 // Subject is what has to change for a finding about this pod: its controller when known,
 // else the pod.

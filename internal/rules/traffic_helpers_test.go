@@ -58,12 +58,15 @@ func newFakePods() *fakePods {
 		"10.244.0.41":     legacyPod,
 		"10.244.0.14":     gatewayPod,
 		"10.0.0.5":        nodeExporterPod,
-		"10.244.0.30":     mongodbPod,
-		"10.244.0.31":     {Namespace: "bookinfo", Name: "mongodb-0", NodeName: "worker-1", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindStatefulSet, Name: "mongodb"}},
-		"10.244.0.22":     productpagePod,
-		"10.244.0.99":     sleepRemote,
-		"10.244.0.98":     {Namespace: "shop", Name: "payments-6d8f9c7b5d-q2xlm", NodeName: "worker-1", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindDeployment, Name: "payments"}},
-		"10.244.0.97":     {Namespace: "shop", Name: "cart-5f6d7c8b9d-a1b2c", NodeName: "worker-2", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindDeployment, Name: "cart"}},
+		// A host-network pod that claims a proxy (Istio never injects one): its IP is its node's.
+		"10.0.0.6": {Namespace: "bookinfo", Name: "agent-x7k2p", NodeName: "worker-2", Meshed: true, HostNetwork: true,
+			Controller: inventory.Controller{Kind: inventory.KindDaemonSet, Name: "agent"}},
+		"10.244.0.30": mongodbPod,
+		"10.244.0.31": {Namespace: "bookinfo", Name: "mongodb-0", NodeName: "worker-1", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindStatefulSet, Name: "mongodb"}},
+		"10.244.0.22": productpagePod,
+		"10.244.0.99": sleepRemote,
+		"10.244.0.98": {Namespace: "shop", Name: "payments-6d8f9c7b5d-q2xlm", NodeName: "worker-1", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindDeployment, Name: "payments"}},
+		"10.244.0.97": {Namespace: "shop", Name: "cart-5f6d7c8b9d-a1b2c", NodeName: "worker-2", Meshed: true, Controller: inventory.Controller{Kind: inventory.KindDeployment, Name: "cart"}},
 	}}
 }
 

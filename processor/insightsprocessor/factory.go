@@ -120,7 +120,7 @@ func engineConfig(cfg *Config) engine.Config {
 		PullInterval:    cfg.Inventory.PullInterval,
 		MissedPulls:     cfg.Inventory.MissedPulls,
 		PodRules:        podRules,
-		Traffic:         engine.TrafficConfig{Rules: cfg.Rules.trafficRules(cfg.ruleEnabled), Node: cfg.Kubernetes.NodeName},
+		Traffic:         engine.TrafficConfig{Rules: cfg.Rules.trafficRules(cfg.ruleEnabled), Node: nodeName(cfg)},
 	}
 }
 

@@ -11,7 +11,18 @@ import (
 var (
 	podNamespaceEnv           = "POD_NAMESPACE"
 	serviceAccountNamespaceAt = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+	nodeNameEnv               = "K8S_NODE_NAME"
 )
+
+// nodeName is kubernetes.node_name, else the K8S_NODE_NAME variable the DaemonSet sets from
+// the downward API: without either, a DaemonSet agent would watch and judge every pod of
+// the cluster, once per node.
+func nodeName(cfg *Config) string {
+	if cfg.Kubernetes.NodeName != "" {
+		return cfg.Kubernetes.NodeName
+	}
+	return strings.TrimSpace(os.Getenv(nodeNameEnv))
+}
 
 // ownNamespace returns the collector's own namespace as a one-element list, or nil when it
 // runs outside Kubernetes. missing_sidecar never reports it: the collector and whatever

@@ -79,3 +79,14 @@ func TestMissingSidecarDisabled(t *testing.T) {
 	cfg.Rules.MissingSidecar.Enabled = false
 	assert.Zero(t, missingSidecarFindings(t, cfg))
 }
+
+func TestNodeNameFallsBackToTheDownwardAPIVariable(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	t.Setenv(nodeNameEnv, "")
+	assert.Empty(t, nodeName(cfg), "outside Kubernetes: no node, every pod is this collector's")
+	t.Setenv(nodeNameEnv, " worker-7\n")
+	assert.Equal(t, "worker-7", nodeName(cfg))
+	assert.Equal(t, "worker-7", engineConfig(cfg).Traffic.Node, "the node filter and the observing node use it")
+	cfg.Kubernetes.NodeName = "worker-1"
+	assert.Equal(t, "worker-1", nodeName(cfg), "the configured name wins")
+}

@@ -94,7 +94,7 @@ func (se *sharedEngine) startInformers(ctx context.Context) error {
 	}
 	eng := se.engine
 	source, err := inventory.NewInformerSource(client, inventory.InformerOptions{
-		NodeName: se.cfg.Kubernetes.NodeName,
+		NodeName: nodeName(se.cfg),
 		Logger:   se.logger,
 	}, func(ev inventory.ObjectEvent) {
 		eng.ApplyObject(context.Background(), ev)
