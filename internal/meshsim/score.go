@@ -26,9 +26,11 @@ type Observed struct {
 }
 
 // Matches reports whether a finding is about a truth entry: same rule, namespace and
-// subject (the controller, or the Istio workload of the same name).
+// subject (the controller, or the Istio workload of the same name), and it arrived once the
+// anomaly's telemetry had started: a finding about the right subject that fired during the
+// background, before the anomaly, is a false positive (entries last to the end of the run).
 func (t Truth) Matches(o *Observed) bool {
-	if o.Rule != t.Rule || o.Namespace != t.Namespace {
+	if o.Rule != t.Rule || o.Namespace != t.Namespace || o.Tick < t.StartTick {
 		return false
 	}
 	return o.Workload == t.Subject() || o.Workload == t.Name

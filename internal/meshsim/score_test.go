@@ -62,3 +62,17 @@ func TestScore_WrongNamespaceOrSubjectIsAFalsePositiveAndAMiss(t *testing.T) {
 	}
 	assert.False(t, AllTruthFound(scorePlan(), obs))
 }
+
+func TestScore_FindingBeforeTheAnomalyStartedIsAFalsePositive(t *testing.T) {
+	sent := []time.Time{time.Unix(0, 0), time.Unix(1, 0), time.Unix(2, 0), time.Unix(3, 0)}
+	early := Observed{Rule: "sidecar_bypass", State: "open", Namespace: "ai", Workload: "job/train", Arrived: time.Unix(1, 500), Tick: 1}
+	s := ScoreFindings(scorePlan(), []Observed{early}, sent)
+	require.Len(t, s.FalsePositives, 1, "the anomaly starts at tick 2: this fired on background traffic")
+	assert.Len(t, s.Missed, 2)
+
+	onTime := early
+	onTime.Arrived, onTime.Tick = time.Unix(2, 300), 2
+	s = ScoreFindings(scorePlan(), []Observed{early, onTime}, sent)
+	assert.Len(t, s.FalsePositives, 1)
+	assert.Len(t, s.Missed, 1, "plaintext_inbound was never found")
+}

@@ -20,9 +20,10 @@ func Report(results []*replay.Result, suite []*meshsim.RuleScore, seed uint64, e
 	p("is played into the built distribution (`dist/otelcol-insights`, one collector per scenario, config\n")
 	p("`testdata/meshsim/collector.yaml`), and the open findings it writes are scored against the scenario's\n")
 	p("ground truth: a finding matches a truth entry when rule, namespace and subject (`insight.workload`:\n")
-	p("the controller, or the Istio workload of the same name) agree. Precision = matching open findings /\n")
-	p("open findings; recall = truth entries found / truth entries. Several findings may match one entry\n")
-	p("(one per destination or host, by design).\n\n")
+	p("the controller, or the Istio workload of the same name) agree and the finding arrived once the\n")
+	p("anomaly's telemetry had started (one that fired on the background before it is a false positive).\n")
+	p("Precision = matching open findings / open findings; recall = truth entries found / truth entries.\n")
+	p("Several findings may match one entry (one per destination or host, by design).\n\n")
 	p("Reproduce: `make eval` (seed %d; `go test -tags eval ./test/eval/ -args -seed N` for another).\n", seed)
 	p("Simulated time: each tick is a %s scrape interval; the background runs %d ticks (%s) before\n",
 		meshsim.DefaultTickInterval, meshsim.DefaultBaselineTicks, time.Duration(meshsim.DefaultBaselineTicks)*meshsim.DefaultTickInterval)
