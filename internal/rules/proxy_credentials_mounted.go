@@ -18,6 +18,8 @@
 // Not a false positive on Istio's own containers: istio-proxy (and istio-init,
 // istio-validation) are skipped only when the annotation names them and they run the proxy
 // image. Unmeshed pods are not checked: without injection those volumes are not the proxy's.
+// A controller's template is checked when its pods will be injected: the injector adds the
+// volumes its containers already mount.
 
 package rules
 
@@ -58,7 +60,7 @@ func (ProxyCredentialsMounted) Rule() *findings.Rule { return &proxyCredentialsM
 // CheckPod reports each non-proxy container (regular, init or ephemeral) of a meshed pod
 // that mounts one of the proxy's volumes.
 func (r ProxyCredentialsMounted) CheckPod(pod *inventory.Pod, ctx PodContext) []findings.Finding {
-	if pod == nil || !pod.Meshed {
+	if pod == nil || !sidecarApplies(pod, ctx) {
 		return nil
 	}
 	var out []findings.Finding

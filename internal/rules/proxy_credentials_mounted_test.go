@@ -53,6 +53,15 @@ func TestProxyCredentialsMounted(t *testing.T) {
 		assert.Equal(t, []string{"istio-token"}, evidence(t, onlyFinding(t, checkCreds(t, pod)))["volumes"])
 	})
 
+	t.Run("template_of_a_workload_to_be_injected", func(t *testing.T) {
+		pod := uninjected(t)
+		addMount(t, pod, "payments", "istio-token")
+		tmpl := asTemplate(pod, "payments")
+		f := onlyFinding(t, rules.ProxyCredentialsMounted{}.CheckPod(tmpl, ctxIn(nsEnabled)))
+		assert.Equal(t, findings.Subject{Kind: findings.KindDeployment, Name: "payments", Namespace: "shop"}, f.Subject)
+		assert.Empty(t, rules.ProxyCredentialsMounted{}.CheckPod(tmpl, ctxIn(nsPlain)), "not injected: the volume is the app's own")
+	})
+
 	t.Run("several_mounts_in_mount_order", func(t *testing.T) {
 		pod := cleanPod(t)
 		addMount(t, pod, "payments", "workload-socket", "cache", "istio-envoy", "workload-socket")
