@@ -376,6 +376,17 @@ func TestStripPod(t *testing.T) {
 	}
 	require.NotEmpty(t, pods)
 	pods = append(pods, informerSecretPod(t))
+	// An app container mounting the proxy's token next to its own volume, and an untrusted
+	// "istio-proxy" (not a proxy image) mounting Envoy's config: both must stay visible.
+	mounting := inventorytest.LoadPod(t, inventorytest.Testdata("pods", "clean-deployment-pod.yaml"))
+	mounting.Name += "-mounting"
+	mounting.Spec.Containers[0].VolumeMounts = append(mounting.Spec.Containers[0].VolumeMounts,
+		corev1.VolumeMount{Name: "istio-token", MountPath: "/t"}, corev1.VolumeMount{Name: "cache", MountPath: "/c"})
+	mounting.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+		Name: "istio-proxy", Image: "docker.io/nicolaka/netshoot:v0.13",
+		VolumeMounts: []corev1.VolumeMount{{Name: "istio-envoy", MountPath: "/envoy"}},
+	}}}
+	pods = append(pods, mounting)
 
 	for _, pod := range pods {
 		t.Run(pod.Namespace+"/"+pod.Name, func(t *testing.T) {
@@ -386,6 +397,14 @@ func TestStripPod(t *testing.T) {
 			// Whatever the model reads survives: the model of the stripped pod is the same.
 			fallback := inventory.ProxyIdentity{UID: 4242, GID: 4242}
 			assert.Equal(t, inventory.FromPod(pod, fallback), inventory.FromPod(stripped, fallback))
+			if pod.Name == mounting.Name {
+				m := inventory.FromPod(stripped, fallback)
+				var mounted []string
+				for _, c := range m.Containers {
+					mounted = append(mounted, c.ProxyVolumeMounts...)
+				}
+				assert.Equal(t, []string{"istio-token", "istio-envoy"}, mounted)
+			}
 			assert.Equal(t, stripped, inventory.StripPod(stripped), "not idempotent")
 			for _, c := range stripped.Spec.Containers {
 				assert.Empty(t, c.Args, c.Name)

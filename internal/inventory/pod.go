@@ -52,7 +52,8 @@ type Container struct {
 	// Privileged is securityContext.privileged: true.
 	Privileged bool
 	// ProxyVolumeMounts names the proxy's volumes this container mounts (see
-	// Pod.ProxyVolumes), in mount order; its other mounts are not kept.
+	// Pod.ProxyVolumes), in mount order; its other mounts are not kept. Nil for Istio's own
+	// containers (Proxy), which mount them by design.
 	ProxyVolumeMounts []string
 	// TargetContainer is an ephemeral container's targetContainerName: the container whose
 	// process namespace it joins.

@@ -73,10 +73,7 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 	if len(out.ProxyVolumes) == 0 {
 		out.ProxyVolumes = defaultProxyVolumes
 	}
-	proxyVolumes := make(map[string]bool, len(out.ProxyVolumes))
-	for _, v := range out.ProxyVolumes {
-		proxyVolumes[v] = true
-	}
+	proxyVolumes := named.proxyVolumeSet()
 
 	podSC := p.Spec.SecurityContext
 	out.Containers = make([]Container, 0, len(p.Spec.InitContainers)+len(p.Spec.Containers)+len(p.Spec.EphemeralContainers))
@@ -90,7 +87,7 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 			Kind:          ContainerInit,
 			Image:         c.Image,
 			NativeSidecar: c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways,
-			Proxy:         named.init[c.Name] && IsProxyImage(c.Image),
+			Proxy:         named.trusts(c.Name, c.Image, true),
 		}
 		setIdentity(&mc, podSC, c.SecurityContext, kubeletUser(p.Status.InitContainerStatuses, c.Name))
 		setPrivileges(&mc, c.SecurityContext, c.VolumeMounts, proxyVolumes)
@@ -110,7 +107,7 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 			Name:  c.Name,
 			Kind:  ContainerRegular,
 			Image: c.Image,
-			Proxy: named.containers[c.Name] && IsProxyImage(c.Image),
+			Proxy: named.trusts(c.Name, c.Image, false),
 		}
 		setIdentity(&mc, podSC, c.SecurityContext, kubeletUser(p.Status.ContainerStatuses, c.Name))
 		setPrivileges(&mc, c.SecurityContext, c.VolumeMounts, proxyVolumes)
@@ -166,6 +163,28 @@ type sidecarStatus struct {
 
 // maxProxyVolumes bounds what is kept of the annotation's volume list (Istio adds nine).
 const maxProxyVolumes = 32
+
+// trusts reports whether a container is Istio's own: named in the annotation, in the list
+// matching where it is declared, and running a proxy image.
+func (st sidecarStatus) trusts(name, image string, init bool) bool {
+	if init {
+		return st.init[name] && IsProxyImage(image)
+	}
+	return st.containers[name] && IsProxyImage(image)
+}
+
+// proxyVolumeSet is the annotation's volumes, or Istio's default list when it names none.
+func (st sidecarStatus) proxyVolumeSet() map[string]bool {
+	vs := st.volumes
+	if len(vs) == 0 {
+		vs = defaultProxyVolumes
+	}
+	set := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		set[v] = true
+	}
+	return set
+}
 
 func parseSidecarStatus(annotation string) sidecarStatus {
 	if annotation == "" {
@@ -238,6 +257,9 @@ func setPrivileges(c *Container, sc *corev1.SecurityContext, mounts []corev1.Vol
 		if sc.Capabilities != nil {
 			c.CapabilitiesAdded = normaliseCapabilities(sc.Capabilities.Add)
 		}
+	}
+	if c.Proxy {
+		return // Istio's own containers mount the proxy's volumes by design
 	}
 	for i := range mounts {
 		if name := mounts[i].Name; proxyVolumes[name] && !slices.Contains(c.ProxyVolumeMounts, name) {
