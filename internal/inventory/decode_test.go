@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -363,6 +364,10 @@ func FuzzDecodeObject(f *testing.F) {
 					}
 				} else {
 					p = inventory.FromPod(ev.Pod, inventory.DefaultProxyIdentity())
+					// The informer's strip transform keeps whatever the model reads.
+					if stripped := inventory.FromPod(inventory.StripPod(ev.Pod), inventory.DefaultProxyIdentity()); !reflect.DeepEqual(p, stripped) {
+						t.Fatalf("stripping changed the model:\n%+v\n%+v", p, stripped)
+					}
 				}
 				if p.Key() != want {
 					t.Fatalf("key %q, want %q", p.Key(), want)
