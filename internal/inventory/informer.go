@@ -439,7 +439,7 @@ func StripPod(p *corev1.Pod) *corev1.Pod {
 		for i := range p.Spec.EphemeralContainers {
 			ec := &p.Spec.EphemeralContainers[i]
 			out.Spec.EphemeralContainers[i] = corev1.EphemeralContainer{
-				EphemeralContainerCommon: corev1.EphemeralContainerCommon(stripContainer((*corev1.Container)(&ec.EphemeralContainerCommon), false, mounts.keep(false, ec.Name, ec.Image))),
+				EphemeralContainerCommon: corev1.EphemeralContainerCommon(stripContainer((*corev1.Container)(&ec.EphemeralContainerCommon), false, mounts.proxyVolumes)),
 				TargetContainerName:      ec.TargetContainerName,
 			}
 		}
@@ -467,7 +467,8 @@ type mountFilter struct {
 	proxyVolumes map[string]bool
 }
 
-// keep returns the set of volume names whose mounts a container keeps; nil keeps none.
+// keep returns the set of volume names whose mounts a regular or init container keeps; nil
+// keeps none. Ephemeral containers are never Istio's (FromPod): they keep proxyVolumes.
 func (f mountFilter) keep(initContainer bool, name, image string) map[string]bool {
 	if f.status.trusts(name, image, initContainer) {
 		return nil

@@ -387,6 +387,16 @@ func TestStripPod(t *testing.T) {
 		VolumeMounts: []corev1.VolumeMount{{Name: "istio-envoy", MountPath: "/envoy"}},
 	}}}
 	pods = append(pods, mounting)
+	// A debug container with the proxy's image and a name the annotation lists: the injector
+	// never adds ephemeral containers, so it is never trusted and its mounts stay.
+	impostor := inventorytest.LoadPod(t, inventorytest.Testdata("pods", "clean-deployment-pod.yaml"))
+	impostor.Name += "-impostor"
+	impostor.Annotations["sidecar.istio.io/status"] = `{"containers":["debug-proxy"],"initContainers":["istio-init","istio-proxy"]}`
+	impostor.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+		Name: "debug-proxy", Image: "docker.io/istio/proxyv2:1.28.0",
+		VolumeMounts: []corev1.VolumeMount{{Name: "istio-token", MountPath: "/t"}},
+	}}}
+	pods = append(pods, impostor)
 
 	for _, pod := range pods {
 		t.Run(pod.Namespace+"/"+pod.Name, func(t *testing.T) {
