@@ -68,10 +68,7 @@ func FromPod(p *corev1.Pod, fallback ProxyIdentity) *Pod {
 		Controller:            controllerOf(p),
 		MeshAnnotations:       keep(p.Annotations, meshAnnotationKeys),
 		MeshLabels:            keep(p.Labels, meshLabelKeys),
-		ProxyVolumes:          named.volumes,
-	}
-	if len(out.ProxyVolumes) == 0 {
-		out.ProxyVolumes = defaultProxyVolumes
+		ProxyVolumes:          named.proxyVolumes(),
 	}
 	proxyVolumes := named.proxyVolumeSet()
 
@@ -173,12 +170,17 @@ func (st sidecarStatus) trusts(name, image string, init bool) bool {
 	return st.containers[name] && IsProxyImage(image)
 }
 
-// proxyVolumeSet is the annotation's volumes, or Istio's default list when it names none.
-func (st sidecarStatus) proxyVolumeSet() map[string]bool {
-	vs := st.volumes
-	if len(vs) == 0 {
-		vs = defaultProxyVolumes
+// proxyVolumes is the annotation's volumes, or Istio's default list when it names none.
+func (st sidecarStatus) proxyVolumes() []string {
+	if len(st.volumes) == 0 {
+		return defaultProxyVolumes
 	}
+	return st.volumes
+}
+
+// proxyVolumeSet is proxyVolumes as a set.
+func (st sidecarStatus) proxyVolumeSet() map[string]bool {
+	vs := st.proxyVolumes()
 	set := make(map[string]bool, len(vs))
 	for _, v := range vs {
 		set[v] = true

@@ -47,12 +47,9 @@ func PodRefOf(p *inventory.Pod) PodRef {
 		Controller:  p.Controller,
 		Meshed:      p.Meshed,
 		HostNetwork: p.HostNetwork,
-		Gateway:     IsGateway(p),
+		Gateway:     p.IsGateway(),
 	}
 }
-
-// IsGateway reports whether a meshed pod is an Istio gateway (inventory.Pod.IsGateway).
-func IsGateway(p *inventory.Pod) bool { return p.IsGateway() }
 
 // Subject is what has to change for a finding about this pod: its controller when known,
 // else the pod.
